@@ -1,0 +1,80 @@
+"""Typed states and choices. Stored as strings (non-native enums) so SQLite and Postgres agree."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    AWAITING_MANUAL_VALIDATION = "awaiting_manual_validation"
+    VALIDATING = "validating"
+    ISSUED = "issued"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_REQUEST
+
+    @property
+    def is_worked(self) -> bool:
+        """True when the issuer drives the request without waiting for a person."""
+        return self in _WORKED_REQUEST
+
+
+_FINAL_REQUEST = frozenset({RequestStatus.ISSUED, RequestStatus.FAILED, RequestStatus.CANCELLED})
+_WORKED_REQUEST = frozenset(
+    {RequestStatus.PENDING, RequestStatus.PROCESSING, RequestStatus.VALIDATING}
+)
+
+
+class CertificateStatus(StrEnum):
+    ACTIVE = "active"
+    RENEWED = "renewed"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+class AccountStatus(StrEnum):
+    VALID = "valid"
+    DEACTIVATED = "deactivated"
+
+
+class ChallengeType(StrEnum):
+    HTTP_01 = "http-01"
+    DNS_01 = "dns-01"
+
+
+class ValidationMode(StrEnum):
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+
+
+class KeyType(StrEnum):
+    RSA = "rsa"
+    EC = "ec"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    VIEWER = "viewer"
+
+    def allows(self, needed: Role) -> bool:
+        return _ROLE_RANK[self] >= _ROLE_RANK[needed]
+
+
+_ROLE_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+
+
+class AuthzStatus(StrEnum):
+    """RFC 8555 authorization status, as the CA reports it."""
+
+    PENDING = "pending"
+    VALID = "valid"
+    INVALID = "invalid"
+    DEACTIVATED = "deactivated"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
