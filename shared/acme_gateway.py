@@ -1,0 +1,342 @@
+"""Async facade over certbot's ``acme`` ClientV2: single steps in threads, errors translated.
+
+Build one gateway per job (it owns a ``requests`` session and a nonce pool that must not be
+shared). Never call acme's blocking poll loops: the issuer polls by rescheduling itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ParamSpec, TypeVar, cast
+
+import requests
+from acme import challenges, errors, messages
+from acme.client import ClientNetwork, ClientV2
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from josepy import b64
+from josepy.interfaces import JSONDeSerializable
+from josepy.jwa import ES256, ES384, RS256, JWASignature
+from josepy.jwk import JWK, JWKEC, JWKRSA
+from requests.utils import parse_header_links
+
+from shared.errors import AcmeError, AcmeRateLimited, AcmeUnavailable
+from shared.states import ChallengeType
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+USER_AGENT = "certkeeper/0.1 acme-python"
+BAD_NONCE_RETRIES = 8
+ACME_ERROR_PREFIX = "urn:ietf:params:acme:error:"
+# Server-side ACME errors worth retrying; every other 4xx problem is final.
+_RETRYABLE_CODES = frozenset({"serverInternal", "rateLimited", "badNonce"})
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeInfo:
+    type: str
+    url: str
+    token: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationInfo:
+    url: str
+    identifier: str
+    wildcard: bool
+    status: str
+    challenges: dict[str, ChallengeInfo]
+    error: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderInfo:
+    url: str
+    status: str
+    finalize_url: str
+    certificate_url: str | None
+    authorization_urls: list[str]
+    error: dict[str, Any] | None
+    retry_after: float | None = None
+    authorizations: list[AuthorizationInfo] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadedChain:
+    chain_pem: str
+    alternates_pem: list[str]
+
+
+class _ResponseRecorder:
+    """A ``requests`` response hook: remembers the last status and Retry-After."""
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.retry_after: float | None = None
+
+    def __call__(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        self.status = response.status_code
+        self.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def problem_dict(error: messages.Error | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    body: dict[str, Any] = {"type": error.typ, "detail": error.detail or error.title or ""}
+    if error.identifier is not None:
+        body["identifier"] = error.identifier.value
+    if error.subproblems:
+        body["subproblems"] = [problem_dict(sub) for sub in error.subproblems]
+    return body
+
+
+def account_jwk(key_pem: bytes) -> tuple[JWK, JWASignature]:
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        alg = {256: ES256, 384: ES384}[key.curve.key_size]
+        return JWKEC(key=key), alg
+    if isinstance(key, rsa.RSAPrivateKey):
+        return JWKRSA(key=key), RS256
+    raise TypeError("unsupported account key type")
+
+
+class AcmeGateway:
+    """One ACME conversation: the account key, its session and nonces."""
+
+    def __init__(self, client: ClientV2, recorder: _ResponseRecorder) -> None:
+        self._client = client
+        self._recorder = recorder
+
+    @classmethod
+    async def connect(
+        cls,
+        directory: messages.Directory | str,
+        key_pem: bytes,
+        *,
+        account_url: str | None,
+        verify: str | bool = True,
+        request_timeout: int = 15,
+    ) -> AcmeGateway:
+        """Open a gateway. ``directory`` is a URL (fetched) or a cached Directory."""
+        jwk, alg = account_jwk(key_pem)
+        account = None if account_url is None else messages.RegistrationResource(uri=account_url)
+        # requests accepts a CA bundle path for ``verify``; acme types it as bool only.
+        net = ClientNetwork(
+            jwk, account=account, alg=alg, verify_ssl=cast(bool, verify),
+            user_agent=USER_AGENT, timeout=request_timeout,
+        )
+        recorder = _ResponseRecorder()
+        net.session.hooks["response"].append(recorder)
+        if isinstance(directory, str):
+            directory = await _translate(recorder, ClientV2.get_directory, directory, net)
+        return cls(ClientV2(directory, net), recorder)
+
+    @property
+    def directory(self) -> messages.Directory:
+        return self._client.directory
+
+    def close(self) -> None:
+        self._client.net.session.close()
+
+    async def register(
+        self,
+        *,
+        contact_email: str | None,
+        terms_of_service_agreed: bool,
+        eab_kid: str | None = None,
+        eab_hmac_key: str | None = None,
+    ) -> str:
+        """Create the account; returns its URL."""
+        eab = None
+        if eab_kid and eab_hmac_key:
+            jwk = self._require_key()
+            eab = messages.ExternalAccountBinding.from_data(
+                account_public_key=jwk.public_key(), kid=eab_kid,
+                hmac_key=eab_hmac_key, directory=self._client.directory,
+            )
+        registration = messages.NewRegistration.from_data(
+            email=contact_email,
+            terms_of_service_agreed=terms_of_service_agreed,
+            external_account_binding=eab,
+        )
+        regr = await self._call(self._client.new_account, registration)
+        return str(regr.uri)
+
+    @property
+    def requires_external_account(self) -> bool:
+        return bool(self._client.external_account_required())
+
+    async def new_order(self, csr_pem: bytes) -> OrderInfo:
+        orderr = await self._call(self._client.new_order, csr_pem)
+        info = _order_info(orderr.uri, orderr.body, self._recorder.retry_after)
+        authzs = [_authz_info(a.uri, a.body) for a in orderr.authorizations]
+        return OrderInfo(**{**_fields(info), "authorizations": authzs})
+
+    async def fetch_order(self, order_url: str) -> OrderInfo:
+        response = await self._call(self._post, order_url, None)
+        body = messages.Order.from_json(response.json())
+        return _order_info(order_url, body, self._recorder.retry_after)
+
+    async def fetch_authorization(self, authz_url: str) -> AuthorizationInfo:
+        response = await self._call(self._post, authz_url, None)
+        return _authz_info(authz_url, messages.Authorization.from_json(response.json()))
+
+    async def answer(self, challenge_type: ChallengeType, challenge_url: str) -> None:
+        reply: challenges.ChallengeResponse
+        if challenge_type is ChallengeType.HTTP_01:
+            reply = challenges.HTTP01Response()
+        else:
+            reply = challenges.DNS01Response()
+        await self._call(self._post, challenge_url, reply)
+
+    async def finalize(self, order_url: str, finalize_url: str, csr_pem: bytes) -> OrderInfo:
+        from cryptography import x509
+
+        wrapped = messages.CertificateRequest(csr=x509.load_pem_x509_csr(csr_pem))
+        response = await self._call(self._post, finalize_url, wrapped)
+        body = messages.Order.from_json(response.json())
+        return _order_info(order_url, body, self._recorder.retry_after)
+
+    async def download(self, certificate_url: str) -> DownloadedChain:
+        response = await self._call(self._post, certificate_url, None)
+        alternates = []
+        for link in parse_header_links(response.headers.get("Link", "")):
+            if link.get("rel") == "alternate" and link.get("url"):
+                alt = await self._call(self._post, link["url"], None)
+                alternates.append(alt.text)
+        return DownloadedChain(chain_pem=response.text, alternates_pem=alternates)
+
+    def key_authorization(self, token: str) -> str:
+        chall = challenges.HTTP01(token=b64.b64decode(token))
+        return str(chall.key_authorization(self._require_key()))
+
+    def _require_key(self) -> JWK:
+        key: JWK | None = self._client.net.key
+        if key is None:
+            raise RuntimeError("gateway has no account key")
+        return key
+
+    def _post(self, url: str, obj: JSONDeSerializable | None) -> requests.Response:
+        response: requests.Response = self._client.net.post(
+            url, obj, new_nonce_url=self._client.directory["newNonce"]
+        )
+        return response
+
+    async def _call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        return await _translate(self._recorder, fn, *args, **kwargs)
+
+
+def dns01_txt_value(key_authorization: str) -> str:
+    digest = hashlib.sha256(key_authorization.encode()).digest()
+    return b64.b64encode(digest).decode()
+
+
+async def _translate(
+    recorder: _ResponseRecorder, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+) -> R:
+    """Run one blocking step in a thread; retry badNonce; translate errors at the boundary."""
+    for attempt in range(BAD_NONCE_RETRIES + 1):
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except messages.Error as exc:
+            if exc.code == "badNonce" and attempt < BAD_NONCE_RETRIES:
+                continue
+            raise _from_problem(exc, recorder) from exc
+        except errors.ClientError as exc:
+            raise _from_status(str(exc), recorder) from exc
+        except (requests.RequestException, errors.Error, OSError) as exc:
+            raise AcmeUnavailable(f"ACME server unreachable: {type(exc).__name__}") from exc
+    raise AcmeUnavailable("ACME server kept rejecting nonces")
+
+
+def _from_problem(exc: messages.Error, recorder: _ResponseRecorder) -> AcmeError:
+    code = exc.code or exc.typ.removeprefix(ACME_ERROR_PREFIX)
+    detail = exc.detail or exc.title or code
+    status = recorder.status or 400
+    problem = problem_dict(exc)
+    if code == "rateLimited" or status == 429:
+        return AcmeRateLimited(
+            detail, retryable=True, retry_after=recorder.retry_after, acme_type=exc.typ,
+            acme_problem=problem,
+        )
+    if status >= 500:
+        return AcmeUnavailable(f"ACME server error {status}: {detail}",
+                               retry_after=recorder.retry_after)
+    return AcmeError(
+        detail, retryable=code in _RETRYABLE_CODES, acme_type=exc.typ, acme_problem=problem
+    )
+
+
+def _from_status(detail: str, recorder: _ResponseRecorder) -> AcmeError:
+    status = recorder.status or 0
+    if status == 429:
+        return AcmeRateLimited(
+            f"rate limited (HTTP 429): {detail[:200]}", retryable=True,
+            retry_after=recorder.retry_after,
+        )
+    if status >= 500 or status == 0:
+        return AcmeUnavailable(f"ACME server error {status}", retry_after=recorder.retry_after)
+    return AcmeError(f"unexpected ACME response {status}", retryable=False)
+
+
+def _order_info(url: str, body: messages.Order, retry_after: float | None) -> OrderInfo:
+    return OrderInfo(
+        url=url,
+        status=str(body.status.name) if body.status else "pending",
+        finalize_url=body.finalize,
+        certificate_url=body.certificate,
+        authorization_urls=list(body.authorizations or []),
+        error=problem_dict(body.error),
+        retry_after=retry_after,
+    )
+
+
+def _authz_info(url: str, body: messages.Authorization) -> AuthorizationInfo:
+    found: dict[str, ChallengeInfo] = {}
+    for challb in body.challenges or []:
+        if isinstance(challb.chall, challenges.HTTP01 | challenges.DNS01):
+            found[challb.chall.typ] = ChallengeInfo(
+                type=challb.chall.typ,
+                url=challb.uri,
+                token=challb.chall.encode("token"),
+                status=str(challb.status.name),
+            )
+    error = next((problem_dict(c.error) for c in body.challenges or [] if c.error), None)
+    return AuthorizationInfo(
+        url=url,
+        identifier=body.identifier.value,
+        wildcard=bool(body.wildcard),
+        status=str(body.status.name) if body.status else "pending",
+        challenges=found,
+        error=error,
+    )
+
+
+def _fields(info: OrderInfo) -> dict[str, Any]:
+    return {name: getattr(info, name) for name in OrderInfo.__slots__}

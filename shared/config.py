@@ -1,0 +1,112 @@
+"""Settings from ``CERTKEEPER_*`` environment variables, built lazily and validated once."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.errors import ConfigError
+
+LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CERTKEEPER_", extra="ignore")
+
+    environment: Literal["dev", "test", "prod"] = "prod"
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=1, le=65535)
+    acme_directory_url: str = LETS_ENCRYPT_PRODUCTION
+    acme_ca_bundle: Path | None = None
+    encryption_keys: SecretStr | None = None
+    dns_resolvers: CommaList = []
+    allowed_private_suffixes: CommaList = []
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Worker tuning. The lease bounds how long a killed worker holds a request.
+    worker_max_jobs: int = Field(100, ge=1, le=1000)
+    job_lease_seconds: float = Field(60.0, gt=0)
+    sweep_interval_seconds: float = Field(15.0, gt=0)
+    queue_poll_seconds: float = Field(0.05, gt=0)
+    acme_timeout_seconds: int = Field(15, ge=1)
+
+    _split = field_validator("dns_resolvers", "allowed_private_suffixes", mode="before")(
+        _split_commas
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        """Accept the usual ``postgres://`` and ``sqlite:///`` forms; use the async drivers."""
+        if value is None or value == "":
+            return None
+        for plain, driver in (
+            ("postgres://", "postgresql+asyncpg://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("sqlite:///", "sqlite+aiosqlite:///"),
+        ):
+            if value.startswith(plain):
+                return driver + value[len(plain) :]
+        if value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite:///")):
+            return value
+        raise ValueError("must be a postgresql:// or sqlite:/// URL")
+
+    @field_validator("acme_directory_url")
+    @classmethod
+    def _https_directory(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError("must be an https:// URL")
+        return value
+
+    @field_validator("acme_ca_bundle")
+    @classmethod
+    def _bundle_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("allowed_private_suffixes")
+    @classmethod
+    def _suffixes(cls, value: list[str]) -> list[str]:
+        return [suffix.strip(".").lower() for suffix in value]
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'certkeeper.db').resolve()}"
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+
+def load_settings() -> Settings:
+    """Build settings from the environment, or raise :class:`ConfigError` with one line."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        parts = []
+        for error in exc.errors():
+            field = ".".join(str(p) for p in error["loc"])
+            parts.append(f"CERTKEEPER_{field.upper()}: {error['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(parts)) from None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,17 @@
+"""All tables; importing this module registers them on ``Base.metadata``."""
+
+from shared.models.accounts import AcmeAccount
+from shared.models.base import Base
+from shared.models.certificates import Certificate
+from shared.models.requests import CertificateRequest, Challenge
+from shared.models.tokens import ApiToken, AuditEvent
+
+__all__ = [
+    "AcmeAccount",
+    "ApiToken",
+    "AuditEvent",
+    "Base",
+    "Certificate",
+    "CertificateRequest",
+    "Challenge",
+]

@@ -1,0 +1,25 @@
+"""ACME accounts registered with a CA. The account key is sealed at rest."""
+
+from __future__ import annotations
+
+from sqlalchemy import LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.models.base import Base, IdMixin, TimestampMixin, str_enum
+from shared.states import AccountStatus
+
+
+class AcmeAccount(IdMixin, TimestampMixin, Base):
+    __tablename__ = "acme_accounts"
+
+    directory_url: Mapped[str] = mapped_column(String(2048))
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    terms_of_service_agreed: Mapped[bool]
+    eab_kid: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[AccountStatus] = mapped_column(str_enum(AccountStatus))
+    account_url: Mapped[str] = mapped_column(String(2048))
+    key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+    @property
+    def key_context(self) -> str:
+        return f"acme_accounts.key:{self.id}"

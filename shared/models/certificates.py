@@ -1,0 +1,39 @@
+"""The certificate repository. The private key is sealed at rest."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import ForeignKey, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.models.base import Base, IdMixin, TimestampMixin, str_enum
+from shared.states import CertificateStatus, KeyType
+
+
+class Certificate(IdMixin, TimestampMixin, Base):
+    __tablename__ = "certificates"
+
+    request_id: Mapped[UUID] = mapped_column(
+        ForeignKey("certificate_requests.id"), unique=True
+    )
+    acme_account_id: Mapped[UUID] = mapped_column(ForeignKey("acme_accounts.id"), index=True)
+    replaces_id: Mapped[UUID | None] = mapped_column(ForeignKey("certificates.id"))
+    common_name: Mapped[str] = mapped_column(String(253))
+    names: Mapped[list[str]]
+    serial: Mapped[str] = mapped_column(String(64), index=True)
+    not_before: Mapped[datetime]
+    not_after: Mapped[datetime] = mapped_column(index=True)
+    issuer: Mapped[str] = mapped_column(String(1024))
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    key_type: Mapped[KeyType] = mapped_column(str_enum(KeyType))
+    chain_pem: Mapped[str] = mapped_column(Text)
+    alternate_chains_pem: Mapped[list[str]]
+    private_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[CertificateStatus] = mapped_column(str_enum(CertificateStatus), index=True)
+    auto_renew: Mapped[bool]
+
+    @property
+    def private_key_context(self) -> str:
+        return f"certificates.private_key:{self.id}"

@@ -1,0 +1,90 @@
+"""Certificate requests and their per-name challenges: the issuer's work, one row each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shared.models.base import Base, IdMixin, TimestampMixin, str_enum
+from shared.states import (
+    AuthzStatus,
+    ChallengeType,
+    KeyType,
+    RequestStatus,
+    ValidationMode,
+)
+
+
+class CertificateRequest(IdMixin, TimestampMixin, Base):
+    __tablename__ = "certificate_requests"
+
+    common_name: Mapped[str] = mapped_column(String(253))
+    names: Mapped[list[str]]
+    key_type: Mapped[KeyType] = mapped_column(str_enum(KeyType))
+    key_size: Mapped[int | None]
+    curve: Mapped[str | None] = mapped_column(String(16))
+    challenge_type: Mapped[ChallengeType] = mapped_column(str_enum(ChallengeType))
+    validation: Mapped[ValidationMode] = mapped_column(str_enum(ValidationMode))
+    dns_provider_id: Mapped[UUID | None]
+    acme_account_id: Mapped[UUID] = mapped_column(ForeignKey("acme_accounts.id"), index=True)
+    auto_renew: Mapped[bool]
+    replaces_certificate_id: Mapped[UUID | None]
+    status: Mapped[RequestStatus] = mapped_column(str_enum(RequestStatus), index=True)
+    error: Mapped[dict[str, Any] | None]
+    # ACME order state, persisted so a restarted worker resumes the same order.
+    order_url: Mapped[str | None] = mapped_column(String(2048))
+    finalize_url: Mapped[str | None] = mapped_column(String(2048))
+    order_status: Mapped[str | None] = mapped_column(String(32))
+    private_key_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    csr_pem: Mapped[str | None] = mapped_column(Text)
+    # Scheduling: a lease fences concurrent jobs; version names the next job.
+    version: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
+    polls: Mapped[int] = mapped_column(default=0)
+    next_run_at: Mapped[datetime | None] = mapped_column(index=True)
+    retry_not_before: Mapped[datetime | None]
+    last_error: Mapped[dict[str, Any] | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    challenges: Mapped[list[Challenge]] = relationship(
+        back_populates="request",
+        cascade="all, delete-orphan",
+        order_by="Challenge.position",
+        lazy="selectin",
+    )
+
+    @property
+    def private_key_context(self) -> str:
+        return f"certificate_requests.private_key:{self.id}"
+
+
+class Challenge(IdMixin, Base):
+    """One authorization of the order and the challenge chosen to satisfy it."""
+
+    __tablename__ = "challenges"
+    __table_args__ = (Index("ix_challenges_token", "token"),)
+
+    request_id: Mapped[UUID] = mapped_column(
+        ForeignKey("certificate_requests.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int]
+    identifier: Mapped[str] = mapped_column(String(253))
+    wildcard: Mapped[bool]
+    authz_url: Mapped[str] = mapped_column(String(2048))
+    authz_status: Mapped[AuthzStatus] = mapped_column(str_enum(AuthzStatus))
+    type: Mapped[ChallengeType] = mapped_column(str_enum(ChallengeType))
+    challenge_url: Mapped[str | None] = mapped_column(String(2048))
+    token: Mapped[str | None] = mapped_column(String(255))
+    key_authorization: Mapped[str | None] = mapped_column(Text)
+    txt_name: Mapped[str | None] = mapped_column(String(255))
+    txt_value: Mapped[str | None] = mapped_column(String(255))
+    answered_at: Mapped[datetime | None]
+    error: Mapped[dict[str, Any] | None]
+
+    request: Mapped[CertificateRequest] = relationship(back_populates="challenges")

@@ -1,0 +1,84 @@
+"""A throwaway Redis 7 server on a free 127.0.0.1 port."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from tests.harness.ports import HOST, free_port
+from tests.harness.process import StrPath, retry_on_port_clash, start, stop, temp_dir, wait_until
+
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    port: int
+    url: str  # redis://127.0.0.1:PORT/0
+    pid: int
+    log_path: Path
+    startup_seconds: float
+
+    def client(self) -> redis.Redis:
+        """A new synchronous client; close it (or use it as a context manager)."""
+        return redis.Redis(host=HOST, port=self.port, db=0)
+
+    def flushall(self) -> None:
+        """Remove every key in every database."""
+        with self.client() as client:
+            client.flushall()
+
+
+def _pong(port: int) -> bool:
+    client = redis.Redis(host=HOST, port=port, socket_connect_timeout=0.2, socket_timeout=0.5)
+    try:
+        return client.ping() is True
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def _launch(tmp: Path, timeout: float) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    log_path = tmp / "redis.log"
+    argv: list[StrPath] = [
+        REDIS_SERVER,
+        "--port", str(port),
+        "--bind", HOST,
+        "--save", "",
+        "--appendonly", "no",
+        "--daemonize", "no",
+        "--dir", tmp,
+    ]  # fmt: skip
+    proc = start(argv, log_path=log_path, cwd=tmp)
+    try:
+        wait_until(lambda: _pong(port), timeout, "redis-server", log_path, proc=proc)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, port
+
+
+@contextlib.contextmanager
+def redis_server(*, timeout: float = 10.0) -> Iterator[RedisServer]:
+    """Yields once PING answers PONG; stops with SIGTERM (SIGKILL after 5 s)."""
+    began = time.monotonic()
+    with temp_dir("ck-redis-") as tmp:
+        proc, port = retry_on_port_clash(lambda: _launch(tmp, timeout))
+        try:
+            yield RedisServer(
+                port=port,
+                url=f"redis://{HOST}:{port}/0",
+                pid=proc.pid,
+                log_path=tmp / "redis.log",
+                startup_seconds=time.monotonic() - began,
+            )
+        finally:
+            stop(proc)
