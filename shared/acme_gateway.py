@@ -340,3 +340,23 @@ def _authz_info(url: str, body: messages.Authorization) -> AuthorizationInfo:
 
 def _fields(info: OrderInfo) -> dict[str, Any]:
     return {name: getattr(info, name) for name in OrderInfo.__slots__}
+
+
+class AcmeClients:
+    """Opens gateways with the process's TLS trust and timeout; caches each CA's directory."""
+
+    def __init__(self, *, ca_bundle: str | None, request_timeout: int) -> None:
+        self._verify: str | bool = ca_bundle or True
+        self._timeout = request_timeout
+        self._directories: dict[str, messages.Directory] = {}
+
+    async def open(
+        self, directory_url: str, key_pem: bytes, account_url: str | None
+    ) -> AcmeGateway:
+        directory: messages.Directory | str = self._directories.get(directory_url, directory_url)
+        gateway = await AcmeGateway.connect(
+            directory, key_pem, account_url=account_url,
+            verify=self._verify, request_timeout=self._timeout,
+        )
+        self._directories[directory_url] = gateway.directory
+        return gateway

@@ -35,14 +35,16 @@ class CertificateRequest(IdMixin, TimestampMixin, Base):
     replaces_certificate_id: Mapped[UUID | None]
     status: Mapped[RequestStatus] = mapped_column(str_enum(RequestStatus), index=True)
     error: Mapped[dict[str, Any] | None]
+    certificate_id: Mapped[UUID | None]
     # ACME order state, persisted so a restarted worker resumes the same order.
     order_url: Mapped[str | None] = mapped_column(String(2048))
     finalize_url: Mapped[str | None] = mapped_column(String(2048))
     order_status: Mapped[str | None] = mapped_column(String(32))
     private_key_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     csr_pem: Mapped[str | None] = mapped_column(Text)
-    # Scheduling: a lease fences concurrent jobs; version names the next job.
-    version: Mapped[int] = mapped_column(default=0)
+    # Scheduling: the lease keeps a second job out; the version (bumped by every write,
+    # checked by every ORM update) fences a job whose row changed under it and names jobs.
+    version: Mapped[int] = mapped_column()
     attempts: Mapped[int] = mapped_column(default=0)
     polls: Mapped[int] = mapped_column(default=0)
     next_run_at: Mapped[datetime | None] = mapped_column(index=True)
@@ -58,6 +60,8 @@ class CertificateRequest(IdMixin, TimestampMixin, Base):
         order_by="Challenge.position",
         lazy="selectin",
     )
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
     @property
     def private_key_context(self) -> str:

@@ -22,6 +22,7 @@ import trustme
 from tests.harness.ports import HOST, free_port, free_ports
 from tests.harness.process import (
     StrPath,
+    check_no_bind_failure,
     child_env,
     http_ok,
     retry_on_port_clash,
@@ -94,7 +95,8 @@ def _launch_challtestsrv(
     proc = start(argv, log_path=log_path, cwd=tmp)
     try:
 
-        def ready() -> bool:
+        def ready() -> bool:  # challtestsrv logs a failed bind and keeps running
+            check_no_bind_failure(log_path, "pebble-challtestsrv")
             return tcp_open(HOST, mgmt_port) and _dns_answers(port)
 
         wait_until(ready, timeout, "pebble-challtestsrv", log_path, proc=proc)

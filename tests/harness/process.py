@@ -33,12 +33,16 @@ LOG_TAIL_LINES = 40
 _PORT_CLASH_MARKERS = ("address already in use", "could not bind")
 
 
-class ProcessExitedEarly(RuntimeError):
-    """The process died before it became ready; ``log_text`` holds the end of its log."""
+class StartFailed(RuntimeError):
+    """A server failed before it became ready; ``log_text`` holds the end of its log."""
 
     def __init__(self, message: str, log_text: str) -> None:
         super().__init__(message)
         self.log_text = log_text
+
+
+class ProcessExitedEarly(StartFailed):
+    """The process died before it became ready."""
 
 
 def log_tail(log_path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -133,6 +137,13 @@ def check_alive(proc: subprocess.Popen[bytes], log_path: Path, what: str) -> Non
     raise ProcessExitedEarly(f"{message}\n{tail}", tail)
 
 
+def check_no_bind_failure(log_path: Path, what: str) -> None:
+    """Raise StartFailed if a server that keeps running after a failed bind logged one."""
+    tail = log_tail(log_path)
+    if any(marker in tail.lower() for marker in _PORT_CLASH_MARKERS):
+        raise StartFailed(f"{what} could not bind a port; end of {log_path}:\n{tail}", tail)
+
+
 def wait_until(
     predicate: Callable[[], bool],
     timeout: float,
@@ -204,7 +215,7 @@ def retry_on_port_clash(launch: Callable[[], T], attempts: int = 3) -> T:
     for attempt in range(1, attempts + 1):
         try:
             return launch()
-        except ProcessExitedEarly as exc:
+        except StartFailed as exc:
             clash = any(marker in exc.log_text.lower() for marker in _PORT_CLASH_MARKERS)
             if not clash or attempt == attempts:
                 raise

@@ -21,7 +21,7 @@ from tests.harness.pebble import ChallTestSrv, PebbleServer, challtestsrv, pebbl
 from tests.harness.ports import free_port, free_ports
 from tests.harness.postgres import PostgresServer, postgres_server
 from tests.harness.process import child_env, run_process, temp_dir, wait_until
-from tests.harness.redis import RedisServer, redis_server
+from tests.harness.redis import redis_server
 
 ACME_NAME = "_acme-challenge.example.test"
 
@@ -70,7 +70,7 @@ def test_free_ports_are_distinct_and_unprivileged() -> None:
 
 
 async def test_postgres_answers_select_one(postgres: PostgresServer) -> None:
-    assert postgres.port not in {5432}
+    assert postgres.port != 5432
     assert postgres.sqlalchemy_url.startswith("postgresql+asyncpg://postgres@127.0.0.1:")
     conn = await asyncpg.connect(postgres.dsn)
     try:
@@ -155,7 +155,7 @@ def test_run_process_reports_early_exit_with_log_tail(tmp_path: Path) -> None:
     argv = [sys.executable, "-c", "print('boom: bad config'); raise SystemExit(3)"]
     log_path = tmp_path / "early.log"
     with (
-        pytest.raises(RuntimeError, match="exited with code 3(.|\n)*boom: bad config"),
+        pytest.raises(RuntimeError, match=r"(?s)exited with code 3.*boom: bad config"),
         run_process(argv, env=child_env(), log_path=log_path, ready_url="http://127.0.0.1:1/"),
     ):
         pass
@@ -164,5 +164,5 @@ def test_run_process_reports_early_exit_with_log_tail(tmp_path: Path) -> None:
 def test_wait_until_deadline_names_the_log(tmp_path: Path) -> None:
     log_path = tmp_path / "server.log"
     log_path.write_text("line one\nlast words\n")
-    with pytest.raises(RuntimeError, match="never not ready after 0.1s(.|\n)*last words"):
+    with pytest.raises(RuntimeError, match=r"(?s)never not ready after 0\.1s.*last words"):
         wait_until(lambda: False, 0.1, "never", log_path)

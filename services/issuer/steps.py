@@ -1,0 +1,212 @@
+"""One step of a certificate request per job: each reads the row, talks to the CA, and
+returns how long to wait before the next step (``None``: nothing to do until a person or
+another event moves the request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import uuid4
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.issuer.solvers import solver_for
+from shared.acme_gateway import AcmeGateway, AuthorizationInfo, OrderInfo, dns01_txt_value
+from shared.crypto import Keyring, certificate_facts, generate_private_key, make_csr
+from shared.errors import AcmeError, ValidationFailed
+from shared.models import Certificate, CertificateRequest, Challenge
+from shared.states import (
+    AuthzStatus,
+    CertificateStatus,
+    ChallengeType,
+    RequestStatus,
+    ValidationMode,
+)
+
+logger = logging.getLogger(__name__)
+
+FIRST_POLL_SECONDS = 0.02
+MAX_POLL_SECONDS = 10.0
+MAX_RETRY_AFTER_SECONDS = 3600.0
+
+
+@dataclass
+class Step:
+    session: AsyncSession
+    request: CertificateRequest
+    acme: AcmeGateway
+    keyring: Keyring
+    now: datetime
+
+
+StepFunction = Callable[[Step], Awaitable[float | None]]
+
+
+def poll_delay(polls: int, retry_after: float | None) -> float:
+    """Start short and back off; a CA's Retry-After wins when it asks for longer."""
+    delay: float = min(FIRST_POLL_SECONDS * 2.0 ** max(polls - 1, 0), MAX_POLL_SECONDS)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
+    return delay
+
+
+async def start_order(step: Step) -> float | None:
+    """pending → processing: generate the key and CSR, create the order, record challenges."""
+    req = step.request
+    key_pem = await asyncio.to_thread(generate_private_key, req.key_type, req.key_size, req.curve)
+    csr_pem = make_csr(key_pem, req.names)
+    order = await step.acme.new_order(csr_pem)
+    req.private_key_sealed = step.keyring.seal(key_pem, req.private_key_context)
+    req.csr_pem = csr_pem.decode()
+    req.order_url = order.url
+    req.finalize_url = order.finalize_url
+    req.order_status = order.status
+    req.challenges = [
+        _challenge_row(position, authz, req.challenge_type, step.acme)
+        for position, authz in enumerate(order.authorizations)
+    ]
+    req.status = RequestStatus.PROCESSING
+    logger.info("request.order_created", extra={"request_id": str(req.id), "order": order.url})
+    return 0.0
+
+
+def _challenge_row(
+    position: int, authz: AuthorizationInfo, challenge_type: ChallengeType, acme: AcmeGateway
+) -> Challenge:
+    chosen = authz.challenges.get(challenge_type.value)
+    if chosen is None and authz.status != AuthzStatus.VALID:
+        raise AcmeError(
+            f"the CA offers no {challenge_type} challenge for {authz.identifier}",
+            retryable=False,
+        )
+    row = Challenge(
+        position=position,
+        identifier=authz.identifier,
+        wildcard=authz.wildcard,
+        authz_url=authz.url,
+        authz_status=AuthzStatus(authz.status),
+        type=challenge_type,
+    )
+    if chosen is not None:
+        row.challenge_url = chosen.url
+        row.token = chosen.token
+        row.key_authorization = acme.key_authorization(chosen.token)
+        if challenge_type is ChallengeType.DNS_01:
+            row.txt_name = f"_acme-challenge.{authz.identifier}"
+            row.txt_value = dns01_txt_value(row.key_authorization)
+    return row
+
+
+async def prepare_challenges(step: Step) -> float | None:
+    """processing → awaiting_manual_validation, or → validating once the solver is ready."""
+    req = step.request
+    if req.validation is ValidationMode.MANUAL:
+        req.status = RequestStatus.AWAITING_MANUAL_VALIDATION
+        return None
+    wait = await solver_for(req).prepare(req)
+    if wait is not None:
+        return wait
+    req.status = RequestStatus.VALIDATING
+    req.polls = 0
+    return await validate(step)
+
+
+async def validate(step: Step) -> float | None:
+    """validating: answer what is unanswered, then follow the order to a certificate."""
+    req = step.request
+    for row in req.challenges:
+        if row.authz_status is AuthzStatus.PENDING and row.answered_at is None:
+            if row.challenge_url is None:
+                raise AcmeError(f"no challenge to answer for {row.identifier}", retryable=False)
+            await step.acme.answer(row.type, row.challenge_url)
+            row.answered_at = step.now
+    if req.order_url is None:
+        raise AcmeError("request has no ACME order", retryable=False)
+    return await _follow_order(step, await step.acme.fetch_order(req.order_url))
+
+
+async def _follow_order(step: Step, order: OrderInfo) -> float | None:
+    req = step.request
+    for _ in range(3):
+        req.order_status = order.status
+        if order.status == "ready":
+            order = await step.acme.finalize(order.url, order.finalize_url, _csr(req))
+            continue
+        if order.status == "valid" and order.certificate_url:
+            await _store_certificate(step, order.certificate_url)
+            return None
+        if order.status == "invalid":
+            await _fail_invalid_order(step, order)
+            return None
+        break
+    req.polls += 1
+    return poll_delay(req.polls, order.retry_after)
+
+
+def _csr(req: CertificateRequest) -> bytes:
+    if req.csr_pem is None:
+        raise AcmeError("request has no CSR", retryable=False)
+    return req.csr_pem.encode()
+
+
+async def _store_certificate(step: Step, certificate_url: str) -> None:
+    req = step.request
+    chain = await step.acme.download(certificate_url)
+    facts = certificate_facts(chain.chain_pem)
+    if req.private_key_sealed is None:
+        raise AcmeError("request lost its private key", retryable=False)
+    key_pem = step.keyring.open(req.private_key_sealed, req.private_key_context)
+    cert = Certificate(
+        id=uuid4(), request_id=req.id, acme_account_id=req.acme_account_id,
+        replaces_id=req.replaces_certificate_id, common_name=req.common_name,
+        names=facts.names, serial=facts.serial_hex, not_before=facts.not_before,
+        not_after=facts.not_after, issuer=facts.issuer,
+        fingerprint_sha256=facts.fingerprint_sha256, key_type=req.key_type,
+        chain_pem=chain.chain_pem, alternate_chains_pem=chain.alternates_pem,
+        status=CertificateStatus.ACTIVE, auto_renew=req.auto_renew,
+        private_key_sealed=b"",
+    )
+    cert.private_key_sealed = step.keyring.seal(key_pem, cert.private_key_context)
+    step.session.add(cert)
+    for row in req.challenges:
+        row.authz_status = AuthzStatus.VALID
+    req.private_key_sealed = None
+    req.certificate_id = cert.id
+    req.status = RequestStatus.ISSUED
+    req.finished_at = step.now
+    logger.info(
+        "request.issued",
+        extra={"request_id": str(req.id), "certificate_id": str(cert.id)},
+    )
+
+
+async def _fail_invalid_order(step: Step, order: OrderInfo) -> None:
+    req = step.request
+    problems = []
+    for row in req.challenges:
+        if row.authz_status is AuthzStatus.VALID:
+            continue
+        authz = await step.acme.fetch_authorization(row.authz_url)
+        row.authz_status = AuthzStatus(authz.status)
+        row.error = authz.error
+        if authz.status != AuthzStatus.VALID:
+            problems.append({"name": row.identifier, "problem": authz.error})
+    names = ", ".join(p["name"] for p in problems) or "the order"  # type: ignore[misc]
+    failure = ValidationFailed(
+        f"the CA could not validate {names}", order_error=order.error, authorizations=problems
+    )
+    req.error = failure.to_dict()
+    req.status = RequestStatus.FAILED
+    req.finished_at = step.now
+    logger.info("request.failed", extra={"request_id": str(req.id), "reason": "invalid order"})
+
+
+STEPS: dict[RequestStatus, StepFunction] = {
+    RequestStatus.PENDING: start_order,
+    RequestStatus.PROCESSING: prepare_challenges,
+    RequestStatus.VALIDATING: validate,
+}
