@@ -188,6 +188,10 @@ class AcmeGateway:
         regr = await self._call(self._client.new_account, registration)
         return str(regr.uri)
 
+    async def deactivate(self, account_url: str) -> None:
+        """Deactivate the account at the CA (RFC 8555 7.3.6); it can never be used again."""
+        await self._call(self._post, account_url, messages.UpdateRegistration(status="deactivated"))
+
     @property
     def requires_external_account(self) -> bool:
         return bool(self._client.external_account_required())

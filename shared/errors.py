@@ -99,7 +99,7 @@ class AcmeError(Problem):
 
     slug = "acme-error"
     title = "The ACME server refused the operation"
-    status = 502
+    status = 422
 
     def __init__(
         self,

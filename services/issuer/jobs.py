@@ -22,28 +22,14 @@ from services.issuer.context import IssuerContext, issuer_of
 from services.issuer.steps import STEPS, Step
 from shared.errors import AcmeError, Problem
 from shared.models import AcmeAccount, CertificateRequest
-from shared.queue import JobQueue
+from shared.services.requests import enqueue_advance
 from shared.states import RequestStatus
 
 logger = logging.getLogger(__name__)
 
-ADVANCE_REQUEST = "advance_request"
 MAX_ATTEMPTS = 20
 MAX_BACKOFF_SECONDS = 3600.0
 WORKED_STATUSES = [s for s in RequestStatus if s.is_worked]
-
-
-def advance_job_id(request_id: UUID, version: int) -> str:
-    return f"advance:{request_id}:{version}"
-
-
-async def enqueue_advance(
-    queue: JobQueue, request_id: UUID, version: int, delay: float = 0.0
-) -> bool:
-    return await queue.enqueue(
-        ADVANCE_REQUEST, str(request_id), job_id=advance_job_id(request_id, version),
-        defer_by=delay,
-    )
 
 
 async def advance_request(ctx: dict[str, Any], request_id: str) -> None:
@@ -150,9 +136,11 @@ async def _retry_later(
 
 async def _fail_now(
     session: AsyncSession, req: CertificateRequest, problem: Problem, now: datetime
-) -> None:
+) -> float | None:
+    """Drop the step's partial changes and mark the request failed; nothing follows."""
     await _discard_changes(session, req)
     _fail(req, problem, now)
+    return None
 
 
 def _fail(req: CertificateRequest, problem: Problem, now: datetime) -> None:

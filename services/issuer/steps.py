@@ -18,7 +18,7 @@ from services.issuer.solvers import solver_for
 from shared.acme_gateway import AcmeGateway, AuthorizationInfo, OrderInfo, dns01_txt_value
 from shared.crypto import Keyring, certificate_facts, generate_private_key, make_csr
 from shared.errors import AcmeError, ValidationFailed
-from shared.models import Certificate, CertificateRequest, Challenge
+from shared.models import Certificate, CertificateName, CertificateRequest, Challenge
 from shared.states import (
     AuthzStatus,
     CertificateStatus,
@@ -172,6 +172,7 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
     )
     cert.private_key_sealed = step.keyring.seal(key_pem, cert.private_key_context)
     step.session.add(cert)
+    step.session.add_all(CertificateName(certificate_id=cert.id, name=n) for n in set(facts.names))
     for row in req.challenges:
         row.authz_status = AuthzStatus.VALID
     req.private_key_sealed = None

@@ -12,8 +12,9 @@ from datetime import timedelta
 from sqlalchemy import or_, select
 
 from services.issuer.context import IssuerContext
-from services.issuer.jobs import WORKED_STATUSES, enqueue_advance
+from services.issuer.jobs import WORKED_STATUSES
 from shared.models import CertificateRequest
+from shared.services.requests import enqueue_advance
 
 logger = logging.getLogger(__name__)
 

@@ -10,12 +10,13 @@ from signal import Signals
 from arq.worker import Function, Worker, func
 
 from services.issuer.context import IssuerContext
-from services.issuer.jobs import ADVANCE_REQUEST, advance_request
+from services.issuer.jobs import advance_request
 from services.issuer.sweeper import run_sweeper
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.queue import ArqQueue
 from shared.runtime import build_runtime
+from shared.services.requests import ADVANCE_REQUEST
 
 JOB_COMPLETION_WAIT_SECONDS = 20
 

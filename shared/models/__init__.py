@@ -2,7 +2,7 @@
 
 from shared.models.accounts import AcmeAccount
 from shared.models.base import Base
-from shared.models.certificates import Certificate
+from shared.models.certificates import Certificate, CertificateName
 from shared.models.requests import CertificateRequest, Challenge
 from shared.models.tokens import ApiToken, AuditEvent
 
@@ -12,6 +12,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Certificate",
+    "CertificateName",
     "CertificateRequest",
     "Challenge",
 ]

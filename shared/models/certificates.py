@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, IdMixin, TimestampMixin, str_enum
@@ -37,3 +37,15 @@ class Certificate(IdMixin, TimestampMixin, Base):
     @property
     def private_key_context(self) -> str:
         return f"certificates.private_key:{self.id}"
+
+
+class CertificateName(Base):
+    """One row per name in a certificate, so ``?domain=`` is an indexed lookup on any database."""
+
+    __tablename__ = "certificate_names"
+    __table_args__ = (Index("ix_certificate_names_name", "name"),)
+
+    certificate_id: Mapped[UUID] = mapped_column(
+        ForeignKey("certificates.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 04:02:15.221329
+Create Date: 2026-11-29 04:03:49.479063
 """
 
 from collections.abc import Sequence
@@ -271,9 +271,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_challenges_request_id"), ["request_id"], unique=False)
         batch_op.create_index("ix_challenges_token", ["token"], unique=False)
 
+    op.create_table(
+        "certificate_names",
+        sa.Column("certificate_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=253), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["certificate_id"],
+            ["certificates.id"],
+            name=op.f("fk_certificate_names_certificate_id_certificates"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("certificate_id", "name", name=op.f("pk_certificate_names")),
+    )
+    with op.batch_alter_table("certificate_names", schema=None) as batch_op:
+        batch_op.create_index("ix_certificate_names_name", ["name"], unique=False)
+
 
 def downgrade() -> None:
 
+    with op.batch_alter_table("certificate_names", schema=None) as batch_op:
+        batch_op.drop_index("ix_certificate_names_name")
+
+    op.drop_table("certificate_names")
     with op.batch_alter_table("challenges", schema=None) as batch_op:
         batch_op.drop_index("ix_challenges_token")
         batch_op.drop_index(batch_op.f("ix_challenges_request_id"))

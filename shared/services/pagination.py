@@ -1,0 +1,72 @@
+"""Keyset pagination: newest first, an opaque cursor naming the last row seen."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from shared.errors import ValidationProblem
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+class InvalidCursor(ValidationProblem):
+    slug = "invalid-cursor"
+    title = "The cursor is not one this service handed out"
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    next_cursor: str | None
+
+
+def encode_cursor(created_at: datetime, row_id: UUID) -> str:
+    raw = json.dumps([created_at.isoformat(), str(row_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, row_id = json.loads(raw)
+        return datetime.fromisoformat(created), UUID(row_id)
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise InvalidCursor("cursor is malformed") from None
+
+
+async def paginate(
+    session: AsyncSession,
+    stmt: Select[Any],
+    *,
+    created_at: InstrumentedAttribute[datetime],
+    row_id: InstrumentedAttribute[UUID],
+    cursor: str | None,
+    limit: int,
+) -> Page[Any]:
+    """Run ``stmt`` (selecting one entity) newest first from ``cursor``, ``limit`` rows."""
+    if cursor is not None:
+        after_created, after_id = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(created_at < after_created, and_(created_at == after_created, row_id < after_id))
+        )
+    stmt = stmt.order_by(created_at.desc(), row_id.desc()).limit(limit + 1)
+    rows = list((await session.scalars(stmt)).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(last.created_at, last.id)
+    return Page(items=rows, next_cursor=next_cursor)

@@ -1,0 +1,198 @@
+"""Certificate requests: validate everything, write one row, ring the doorbell."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.config import Settings
+from shared.crypto import EC_CURVES, RSA_SIZES
+from shared.errors import (
+    AccountAmbiguous,
+    Conflict,
+    InvalidChallengeChoice,
+    InvalidKeySpec,
+    NotFound,
+    ValidationProblem,
+)
+from shared.models import AcmeAccount, CertificateRequest
+from shared.models.base import utcnow
+from shared.names import normalize_names
+from shared.queue import JobQueue
+from shared.services.pagination import Page, paginate
+from shared.states import AccountStatus, ChallengeType, KeyType, RequestStatus, ValidationMode
+
+logger = logging.getLogger(__name__)
+
+ADVANCE_REQUEST = "advance_request"
+DEFAULT_RSA_SIZE = 2048
+DEFAULT_CURVE = "p-256"
+
+
+class DnsProviderNotFound(ValidationProblem):
+    slug = "dns-provider-not-found"
+    title = "The DNS provider does not exist"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    common_name: str
+    subject_alternative_names: list[str]
+    key_type: KeyType = KeyType.RSA
+    key_size: int | None = None
+    curve: str | None = None
+    challenge_type: ChallengeType = ChallengeType.HTTP_01
+    validation: ValidationMode = ValidationMode.AUTOMATIC
+    dns_provider_id: UUID | None = None
+    acme_account_id: UUID | None = None
+    auto_renew: bool = True
+
+
+def advance_job_id(request_id: UUID, version: int) -> str:
+    return f"advance:{request_id}:{version}"
+
+
+async def enqueue_advance(
+    queue: JobQueue, request_id: UUID, version: int, delay: float = 0.0
+) -> bool:
+    """Ask for the request's next step; one job per (request, version)."""
+    return await queue.enqueue(
+        ADVANCE_REQUEST, str(request_id), job_id=advance_job_id(request_id, version),
+        defer_by=delay,
+    )
+
+
+async def ring(queue: JobQueue, request: CertificateRequest) -> None:
+    """Enqueue from the API. A lost doorbell is fine: the sweeper rings again."""
+    try:
+        await enqueue_advance(queue, request.id, request.version)
+    except Exception:
+        logger.warning("request.enqueue_failed", extra={"request_id": str(request.id)})
+
+
+def key_spec(spec: RequestSpec) -> tuple[int | None, str | None]:
+    """Validated (key_size, curve) with defaults filled in."""
+    if spec.key_type is KeyType.RSA:
+        if spec.curve is not None:
+            raise InvalidKeySpec("curve applies to EC keys only")
+        size = spec.key_size or DEFAULT_RSA_SIZE
+        if size not in RSA_SIZES:
+            raise InvalidKeySpec(f"RSA key_size must be one of {', '.join(map(str, RSA_SIZES))}")
+        return size, None
+    if spec.key_size is not None:
+        raise InvalidKeySpec("key_size applies to RSA keys only; choose an EC curve")
+    curve = (spec.curve or DEFAULT_CURVE).lower()
+    if curve not in EC_CURVES:
+        raise InvalidKeySpec(f"EC curve must be one of {', '.join(EC_CURVES)}")
+    return None, curve
+
+
+def check_challenge(spec: RequestSpec) -> None:
+    if spec.challenge_type is ChallengeType.HTTP_01 and spec.dns_provider_id is not None:
+        raise InvalidChallengeChoice("dns_provider_id applies to dns-01 only")
+    automatic_dns = spec.challenge_type is ChallengeType.DNS_01 and (
+        spec.validation is ValidationMode.AUTOMATIC
+    )
+    if automatic_dns and spec.dns_provider_id is None:
+        raise InvalidChallengeChoice(
+            "automatic dns-01 needs a dns_provider_id; use validation 'manual' to place the "
+            "TXT records yourself"
+        )
+    if automatic_dns:
+        raise DnsProviderNotFound(f"no DNS provider {spec.dns_provider_id}")
+
+
+async def resolve_account(session: AsyncSession, account_id: UUID | None) -> AcmeAccount:
+    if account_id is not None:
+        account = await session.get(AcmeAccount, account_id)
+        if account is None or account.status is not AccountStatus.VALID:
+            raise ValidationProblem(f"no usable ACME account {account_id}")
+        return account
+    accounts = (
+        await session.scalars(
+            select(AcmeAccount).where(AcmeAccount.status == AccountStatus.VALID).limit(2)
+        )
+    ).all()
+    if not accounts:
+        raise AccountAmbiguous("register an ACME account first (POST /v1/acme-accounts)")
+    if len(accounts) > 1:
+        raise AccountAmbiguous("several ACME accounts exist: set acme_account_id")
+    return accounts[0]
+
+
+async def create_request(
+    session: AsyncSession, queue: JobQueue, settings: Settings, spec: RequestSpec
+) -> CertificateRequest:
+    names = normalize_names(
+        spec.common_name, spec.subject_alternative_names,
+        challenge_type=spec.challenge_type,
+        allowed_private_suffixes=settings.allowed_private_suffixes,
+    )
+    key_size, curve = key_spec(spec)
+    check_challenge(spec)
+    account = await resolve_account(session, spec.acme_account_id)
+    request = CertificateRequest(
+        common_name=names[0], names=names, key_type=spec.key_type, key_size=key_size,
+        curve=curve, challenge_type=spec.challenge_type, validation=spec.validation,
+        dns_provider_id=spec.dns_provider_id, acme_account_id=account.id,
+        auto_renew=spec.auto_renew, status=RequestStatus.PENDING, next_run_at=utcnow(),
+        attempts=0, polls=0,
+    )
+    session.add(request)
+    await session.commit()
+    await ring(queue, request)
+    return request
+
+
+async def get_request(session: AsyncSession, request_id: UUID) -> CertificateRequest:
+    request = await session.get(CertificateRequest, request_id)
+    if request is None:
+        raise NotFound(f"no certificate request {request_id}")
+    return request
+
+
+async def list_requests(
+    session: AsyncSession, *, status: RequestStatus | None, cursor: str | None, limit: int
+) -> Page[CertificateRequest]:
+    stmt = select(CertificateRequest)
+    if status is not None:
+        stmt = stmt.where(CertificateRequest.status == status)
+    return await paginate(
+        session, stmt, created_at=CertificateRequest.created_at, row_id=CertificateRequest.id,
+        cursor=cursor, limit=limit,
+    )
+
+
+async def verify_request(
+    session: AsyncSession, queue: JobQueue, request_id: UUID
+) -> CertificateRequest:
+    """Manual mode: the person placed the values; tell the CA to validate now."""
+    request = await get_request(session, request_id)
+    if request.status is not RequestStatus.AWAITING_MANUAL_VALIDATION:
+        raise Conflict(f"request is {request.status}, not awaiting_manual_validation")
+    request.status = RequestStatus.VALIDATING
+    request.polls = 0
+    request.next_run_at = utcnow()
+    await session.commit()
+    await ring(queue, request)
+    return request
+
+
+async def cancel_request(
+    session: AsyncSession, request_id: UUID, now: datetime | None = None
+) -> CertificateRequest:
+    request = await get_request(session, request_id)
+    if request.status.is_final:
+        raise Conflict(f"request is already {request.status}")
+    request.status = RequestStatus.CANCELLED
+    request.finished_at = now or utcnow()
+    request.private_key_sealed = None
+    request.lease_owner = None
+    request.lease_until = None
+    await session.commit()
+    return request
