@@ -38,6 +38,10 @@ class Certificate(IdMixin, TimestampMixin, Base):
     def private_key_context(self) -> str:
         return f"certificates.private_key:{self.id}"
 
+    @property
+    def alternate_chains(self) -> int:
+        return len(self.alternate_chains_pem)
+
 
 class CertificateName(Base):
     """One row per name in a certificate, so ``?domain=`` is an indexed lookup on any database."""

@@ -1,0 +1,67 @@
+# Certkeeper: developer and CI entry points. `make help` lists the targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Written after a successful `pip install`; pip runs again only when pyproject.toml changes.
+STAMP := $(VENV)/.certkeeper-installed
+
+# Debian packages for the demo and the test suites (servers run as throwaway instances).
+SYSTEM_PACKAGES ?= pebble bind9 redis-server postgresql python3-venv curl
+
+# The test runner; override to run a subset, e.g.
+#   make test PYTEST='.venv/bin/pytest -q -x' TESTS=tests/unit
+PYTEST ?= $(BIN)/pytest -n 2 -q
+TESTS ?= tests
+
+.PHONY: help install system-packages venv lint test run demo demo-stop clean distclean
+
+help:
+	@echo "make install    Debian packages (only missing ones) + $(VENV) with certkeeper[dev]"
+	@echo "make demo       start Pebble + certkeeper all-in-one and issue a certificate"
+	@echo "make demo-stop  stop the processes 'make demo' started"
+	@echo "make test       lint, type-check, then the test suites ($(PYTEST) $(TESTS))"
+	@echo "make lint       ruff check + mypy (strict)"
+	@echo "make run        certkeeper all-in-one with embedded defaults (SQLite in ./data)"
+	@echo "make clean      stop the demo, remove ./data/demo and caches"
+	@echo "make distclean  clean + remove $(VENV)"
+
+install: system-packages venv
+
+system-packages:
+	@scripts/install-system-packages.sh $(SYSTEM_PACKAGES)
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
+	@touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy shared services
+
+test: install lint
+	$(PYTEST) $(TESTS)
+
+run: venv
+	$(BIN)/certkeeper all-in-one
+
+demo:
+	@scripts/demo.sh
+
+demo-stop:
+	@scripts/demo.sh stop
+
+clean:
+	@if [ -d data/demo ]; then scripts/demo.sh stop; fi
+	rm -rf data/demo build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,91 @@
+"""The FastAPI application. Its services (database, queue) come from a factory, so the same
+app serves the ``api`` process (Redis queue) and ``all-in-one`` (in-process queue)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.api import problems
+from services.api.deps import AppServices
+from services.api.routes import (
+    acme_accounts,
+    certificate_requests,
+    certificates,
+    health,
+    responder,
+)
+from services.api.schemas.common import ProblemBody
+from shared.config import Settings
+from shared.errors import ConfigError
+from shared.queue import ArqQueue
+from shared.runtime import build_runtime
+
+ServicesFactory = Callable[[], AbstractAsyncContextManager[AppServices]]
+
+OPENAPI_TAGS = [
+    {"name": "acme-accounts", "description": "Accounts registered with ACME CAs (admin)"},
+    {"name": "certificate-requests", "description": "Ask for certificates and follow them"},
+    {"name": "certificates", "description": "The certificate repository"},
+    {"name": "health", "description": "Liveness and readiness"},
+]
+
+
+def create_app(services: ServicesFactory) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with services() as opened:
+            app.state.services = opened
+            yield
+
+    app = FastAPI(
+        title="Certkeeper",
+        version="1.0.0",
+        description="Certificate life-cycle service: ACME issuance, challenge solving, "
+        "repository. Errors are RFC 9457 problem documents with a stable `type`.",
+        openapi_tags=OPENAPI_TAGS,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for router in (acme_accounts.router, certificate_requests.router, certificates.router,
+                   health.router, responder.router):
+        app.include_router(router)
+    _register_problem_schema(app)
+    return app
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    """Make ``ProblemBody`` a named component even where only referenced by media type."""
+    original = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            schema = original()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.setdefault("ProblemBody", ProblemBody.model_json_schema())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def api_services(settings: Settings) -> ServicesFactory:
+    """The ``api`` process: Postgres or SQLite, and arq on Redis for the workers."""
+
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[AppServices]:
+        if settings.redis_url is None:
+            raise ConfigError(
+                "CERTKEEPER_REDIS_URL is required for `api`; `all-in-one` runs without Redis"
+            )
+        runtime = build_runtime(settings)
+        queue = await ArqQueue.connect(settings.redis_url)
+        try:
+            yield AppServices(runtime=runtime, queue=queue)
+        finally:
+            await queue.aclose()
+            await runtime.aclose()
+
+    return opened

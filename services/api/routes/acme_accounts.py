@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Response, status
+
+from services.api.deps import DEFAULT_PAGE, Admin, Cursor, Limit, ServicesDep, SessionDep, Viewer
+from services.api.schemas.accounts import AcmeAccountCreate, AcmeAccountPublic
+from services.api.schemas.common import PageOf, problems
+from shared.services import accounts
+from shared.services.accounts import AccountSpec
+
+router = APIRouter(prefix="/v1/acme-accounts", tags=["acme-accounts"])
+
+
+@router.post(
+    "", operation_id="createAcmeAccount", status_code=status.HTTP_201_CREATED,
+    responses=problems(429, 503),
+)
+async def create_acme_account(
+    body: AcmeAccountCreate, session: SessionDep, services: ServicesDep, actor: Admin
+) -> AcmeAccountPublic:
+    """Register a new account with an ACME CA (admin only). The CA is called at once;
+    nothing is stored when it refuses."""
+    spec = AccountSpec(
+        directory_url=str(body.directory_url or services.runtime.settings.acme_directory_url),
+        contact_email=body.contact_email,
+        terms_of_service_agreed=body.terms_of_service_agreed,
+        eab_kid=body.eab_kid,
+        eab_hmac_key=body.eab_hmac_key.get_secret_value() if body.eab_hmac_key else None,
+    )
+    account = await accounts.register_account(session, services.runtime, spec, actor)
+    return AcmeAccountPublic.model_validate(account)
+
+
+@router.get("", operation_id="listAcmeAccounts", responses=problems())
+async def list_acme_accounts(
+    session: SessionDep, _viewer: Viewer, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
+) -> PageOf[AcmeAccountPublic]:
+    page = await accounts.list_accounts(session, cursor, limit)
+    return PageOf[AcmeAccountPublic](
+        items=[AcmeAccountPublic.model_validate(a) for a in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/{account_id}", operation_id="getAcmeAccount", responses=problems(404))
+async def get_acme_account(
+    account_id: UUID, session: SessionDep, _viewer: Viewer
+) -> AcmeAccountPublic:
+    return AcmeAccountPublic.model_validate(await accounts.get_account(session, account_id))
+
+
+@router.delete(
+    "/{account_id}", operation_id="deactivateAcmeAccount",
+    status_code=status.HTTP_204_NO_CONTENT, responses=problems(404, 409, 503),
+)
+async def deactivate_acme_account(
+    account_id: UUID, session: SessionDep, services: ServicesDep, actor: Admin
+) -> Response:
+    """Deactivate the account at the CA. Its certificates stay in the repository."""
+    await accounts.deactivate_account(session, services.runtime, account_id, actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

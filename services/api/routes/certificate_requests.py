@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Query, status
+
+from services.api.deps import (
+    DEFAULT_PAGE,
+    Cursor,
+    Limit,
+    Operator,
+    ServicesDep,
+    SessionDep,
+    Viewer,
+)
+from services.api.schemas.common import PageOf, problems
+from services.api.schemas.requests import CertificateRequestCreate, CertificateRequestPublic
+from shared.services import requests
+from shared.services.requests import RequestSpec
+from shared.states import RequestStatus
+
+router = APIRouter(prefix="/v1/certificate-requests", tags=["certificate-requests"])
+
+
+@router.post(
+    "", operation_id="createCertificateRequest", status_code=status.HTTP_202_ACCEPTED,
+    responses=problems(),
+)
+async def create_certificate_request(
+    body: CertificateRequestCreate, session: SessionDep, services: ServicesDep, _op: Operator
+) -> CertificateRequestPublic:
+    """Ask for a certificate. Everything is validated before anything is stored; the issuer
+    then works the request: poll it until ``issued``, ``failed`` or
+    ``awaiting_manual_validation``."""
+    spec = RequestSpec(**body.model_dump())
+    created = await requests.create_request(
+        session, services.queue, services.runtime.settings, spec
+    )
+    return CertificateRequestPublic.model_validate(created)
+
+
+@router.get("", operation_id="listCertificateRequests", responses=problems())
+async def list_certificate_requests(
+    session: SessionDep,
+    _viewer: Viewer,
+    status: RequestStatus | None = Query(None),  # noqa: B008
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_PAGE,
+) -> PageOf[CertificateRequestPublic]:
+    page = await requests.list_requests(session, status=status, cursor=cursor, limit=limit)
+    return PageOf[CertificateRequestPublic](
+        items=[CertificateRequestPublic.model_validate(r) for r in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/{request_id}", operation_id="getCertificateRequest", responses=problems(404))
+async def get_certificate_request(
+    request_id: UUID, session: SessionDep, _viewer: Viewer
+) -> CertificateRequestPublic:
+    return CertificateRequestPublic.model_validate(await requests.get_request(session, request_id))
+
+
+@router.post(
+    "/{request_id}/verify", operation_id="verifyCertificateRequest",
+    status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409),
+)
+async def verify_certificate_request(
+    request_id: UUID, session: SessionDep, services: ServicesDep, _op: Operator
+) -> CertificateRequestPublic:
+    """Manual validation: the records are in place; ask the CA to check them now."""
+    verified = await requests.verify_request(session, services.queue, request_id)
+    return CertificateRequestPublic.model_validate(verified)
+
+
+@router.post(
+    "/{request_id}/cancel", operation_id="cancelCertificateRequest", responses=problems(404, 409)
+)
+async def cancel_certificate_request(
+    request_id: UUID, session: SessionDep, _op: Operator
+) -> CertificateRequestPublic:
+    return CertificateRequestPublic.model_validate(
+        await requests.cancel_request(session, request_id)
+    )

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from services.api.deps import DEFAULT_PAGE, Cursor, Limit, Operator, ServicesDep, SessionDep, Viewer
+from services.api.schemas.certificates import CertificatePublic
+from services.api.schemas.common import PageOf, problems
+from shared.services import certificates
+from shared.states import CertificateStatus
+
+router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
+
+PEM_CHAIN = "application/pem-certificate-chain"
+PEM_KEY = "application/x-pem-file"
+
+
+@router.get("", operation_id="listCertificates", responses=problems())
+async def list_certificates(
+    session: SessionDep,
+    _viewer: Viewer,
+    status: CertificateStatus | None = Query(None),  # noqa: B008
+    domain: str | None = Query(None, description="Certificates that contain this exact name"),
+    expires_before: datetime | None = Query(None, description="RFC 3339 time"),  # noqa: B008
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_PAGE,
+) -> PageOf[CertificatePublic]:
+    page = await certificates.list_certificates(
+        session, status=status, domain=domain, expires_before=expires_before,
+        cursor=cursor, limit=limit,
+    )
+    return PageOf[CertificatePublic](
+        items=[CertificatePublic.model_validate(c) for c in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/{certificate_id}", operation_id="getCertificate", responses=problems(404))
+async def get_certificate(
+    certificate_id: UUID, session: SessionDep, _viewer: Viewer
+) -> CertificatePublic:
+    return CertificatePublic.model_validate(
+        await certificates.get_certificate(session, certificate_id)
+    )
+
+
+@router.get(
+    "/{certificate_id}/pem", operation_id="getCertificatePem", response_class=Response,
+    responses={200: {"content": {PEM_CHAIN: {}}}, **problems(404)},
+)
+async def get_certificate_pem(
+    certificate_id: UUID, session: SessionDep, _viewer: Viewer
+) -> Response:
+    """The certificate followed by its chain, as the CA issued it."""
+    cert = await certificates.get_certificate(session, certificate_id)
+    return Response(cert.chain_pem, media_type=PEM_CHAIN)
+
+
+@router.get(
+    "/{certificate_id}/private-key", operation_id="getCertificatePrivateKey",
+    response_class=Response, responses={200: {"content": {PEM_KEY: {}}}, **problems(404)},
+)
+async def get_certificate_private_key(
+    certificate_id: UUID, session: SessionDep, services: ServicesDep, actor: Operator
+) -> Response:
+    """The private key (operator or admin). Every export is written to the audit trail."""
+    key_pem = await certificates.export_private_key(
+        session, services.runtime.keyring, certificate_id, actor
+    )
+    return Response(key_pem, media_type=PEM_KEY, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import Field
+
+from services.api.schemas.common import ApiModel
+from shared.states import CertificateStatus, KeyType
+
+
+class CertificatePublic(ApiModel):
+    id: UUID
+    request_id: UUID
+    acme_account_id: UUID
+    replaces_id: UUID | None
+    common_name: str
+    names: list[str]
+    serial: str = Field(description="Hexadecimal serial number")
+    not_before: datetime
+    not_after: datetime
+    issuer: str
+    fingerprint_sha256: str
+    key_type: KeyType
+    status: CertificateStatus
+    auto_renew: bool
+    alternate_chains: int = Field(description="How many alternate chains the CA offered")
+    created_at: datetime

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import Field
+
+from services.api.schemas.common import ApiModel
+from shared.names import MAX_NAMES
+from shared.states import AuthzStatus, ChallengeType, KeyType, RequestStatus, ValidationMode
+
+
+class CertificateRequestCreate(ApiModel):
+    common_name: str = Field(min_length=1, max_length=253, examples=["www.example.com"])
+    subject_alternative_names: list[str] = Field(
+        default_factory=list, max_length=MAX_NAMES, examples=[["example.com"]]
+    )
+    key_type: KeyType = KeyType.RSA
+    key_size: int | None = Field(None, description="RSA only: 2048 (default), 3072 or 4096")
+    curve: str | None = Field(None, description="EC only: p-256 (default) or p-384")
+    challenge_type: ChallengeType = ChallengeType.HTTP_01
+    validation: ValidationMode = ValidationMode.AUTOMATIC
+    dns_provider_id: UUID | None = None
+    acme_account_id: UUID | None = Field(
+        None, description="Defaults to the only account; required when there are several"
+    )
+    auto_renew: bool = True
+
+
+class ChallengePublic(ApiModel):
+    identifier: str
+    wildcard: bool
+    type: ChallengeType
+    status: AuthzStatus = Field(validation_alias="authz_status")
+    token: str | None
+    key_authorization: str | None = Field(
+        None, description="http-01: the body to serve at /.well-known/acme-challenge/{token}"
+    )
+    txt_name: str | None = Field(None, description="dns-01: the TXT record name")
+    txt_value: str | None = Field(None, description="dns-01: the TXT record value")
+    error: dict[str, Any] | None
+
+
+class CertificateRequestPublic(ApiModel):
+    id: UUID
+    status: RequestStatus
+    common_name: str
+    names: list[str]
+    key_type: KeyType
+    key_size: int | None
+    curve: str | None
+    challenge_type: ChallengeType
+    validation: ValidationMode
+    dns_provider_id: UUID | None
+    acme_account_id: UUID
+    auto_renew: bool
+    challenges: list[ChallengePublic]
+    certificate_id: UUID | None
+    error: dict[str, Any] | None = Field(description="A problem object when the request failed")
+    last_error: dict[str, Any] | None = Field(
+        description="The last transient error; the request is being retried"
+    )
+    retry_not_before: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None

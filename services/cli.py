@@ -1,0 +1,101 @@
+"""The ``certkeeper`` command: processes, migrations, tokens, keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from shared.config import Settings, load_settings
+from shared.crypto import new_key_spec
+from shared.errors import ConfigError
+from shared.logs import configure_logging
+from shared.states import Role
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="certkeeper", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("all-in-one", help="api + issuer in one process (SQLite, in-process queue)")
+    sub.add_parser("api", help="the HTTP API and the HTTP-01 responder")
+    worker = sub.add_parser("worker", help="a background worker")
+    worker.add_argument("kind", choices=["issuer"])
+    sub.add_parser("migrate", help="apply database migrations")
+    token = sub.add_parser("token", help="API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="create a token; prints it once on stdout")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--name", required=True)
+    keys = sub.add_parser("keys", help="encryption keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub.add_parser("generate", help="print a new CERTKEEPER_ENCRYPTION_KEYS value")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "keys":
+            print(new_key_spec())
+            return
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        _dispatch(args, settings)
+    except ConfigError as exc:
+        print(f"certkeeper: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
+    if args.command == "migrate":
+        from shared.migrate import upgrade
+
+        upgrade(settings.sqlalchemy_url)
+    elif args.command == "token":
+        print(asyncio.run(_create_token(settings, Role(args.role), args.name)))
+    elif args.command == "worker":
+        from services.issuer.worker import run_issuer_worker
+
+        asyncio.run(run_issuer_worker(settings))
+    else:
+        _serve(args.command, settings)
+
+
+def _serve(command: str, settings: Settings) -> None:
+    from services.all_in_one import embedded_services
+    from services.api.app import api_services, create_app
+
+    factory = embedded_services(settings) if command == "all-in-one" else api_services(settings)
+    config = uvicorn.Config(
+        create_app(factory), host=settings.http_host, port=settings.http_port,
+        log_config=None, proxy_headers=True, lifespan="on",
+    )
+    asyncio.run(_run_server(uvicorn.Server(config)))
+
+
+async def _run_server(server: uvicorn.Server) -> None:
+    await server.serve()
+    if not server.started:
+        raise SystemExit(1)
+
+
+async def _create_token(settings: Settings, role: Role, name: str) -> str:
+    from shared.runtime import build_runtime
+    from shared.services.tokens import create_token
+
+    if settings.embedded_database:
+        from shared.migrate import upgrade_async
+
+        await upgrade_async(settings.sqlalchemy_url)
+    runtime = build_runtime(settings)
+    try:
+        async with runtime.sessions.begin() as session:
+            _row, token = await create_token(session, role=role, name=name)
+    finally:
+        await runtime.aclose()
+    return token
