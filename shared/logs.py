@@ -36,3 +36,4 @@ def configure_logging(level: str) -> None:
     # acme logs whole JWS payloads and responses at DEBUG: keep it quieter than ours.
     logging.getLogger("acme").setLevel(max(logging.INFO, logging.getLevelName(level)))
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)

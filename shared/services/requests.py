@@ -141,7 +141,7 @@ async def create_request(
         curve=curve, challenge_type=spec.challenge_type, validation=spec.validation,
         dns_provider_id=spec.dns_provider_id, acme_account_id=account.id,
         auto_renew=spec.auto_renew, status=RequestStatus.PENDING, next_run_at=utcnow(),
-        attempts=0, polls=0,
+        attempts=0, polls=0, challenges=[],
     )
     session.add(request)
     await session.commit()
