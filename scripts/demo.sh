@@ -41,7 +41,14 @@ util() { "$PY" "$ROOT/scripts/demo_util.py" "$@"; }
 
 cmdline_of() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true; }
 
-alive() { kill -0 "$1" 2>/dev/null; }
+# Running (a zombie, killed but not yet reaped by this shell, does not count).
+alive() {
+    local stat
+    kill -0 "$1" 2>/dev/null || return 1
+    read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+    stat=${stat##*) }
+    [[ ${stat:0:1} != Z ]]
+}
 
 stop_one() {
     local name=$1 pid
@@ -121,14 +128,14 @@ on_exit() {
 
 api() {
     local method=$1 path=$2 data=${3-}
-    local args=(-sS -o "$DEMO_DIR/response.json" -w '%{http_code}' -X "$method"
+    local args=(-sS -o "$DEMO_DIR/.last-response" -w '%{http_code}' -X "$method"
         -H "Authorization: Bearer $TOKEN" -H 'Accept: application/json')
     if [[ -n $data ]]; then
         args+=(-H 'Content-Type: application/json' --data "$data")
     fi
     LAST_CALL="$method $path"
     STATUS=$(curl "${args[@]}" "$BASE_URL$path") || die "$LAST_CALL: no answer from $BASE_URL"
-    BODY=$(<"$DEMO_DIR/response.json")
+    BODY=$(<"$DEMO_DIR/.last-response")
 }
 
 expect() {
@@ -163,11 +170,11 @@ start_demo() {
     local var
     while read -r var; do unset "$var"; done < <(compgen -e | grep '^CERTKEEPER_' || true)
 
-    local dns_port mgmt_port pebble_port pebble_mgmt_port tls_port http_port
-    read -r dns_port < <(util free-ports 1 --udp)
-    read -r http_port < <(util free-ports 1 --prefer "$PREFERRED_PORT" --exclude "$dns_port")
-    read -r mgmt_port pebble_port pebble_mgmt_port tls_port \
-        < <(util free-ports 4 --exclude "$dns_port" "$http_port")
+    local dns_port mgmt_port pebble_port pebble_mgmt_port tls_port http_port ports
+    dns_port=$(util free-ports 1 --udp)
+    http_port=$(util free-ports 1 --prefer "$PREFERRED_PORT" --exclude "$dns_port")
+    ports=$(util free-ports 4 --exclude "$dns_port" "$http_port")
+    read -r mgmt_port pebble_port pebble_mgmt_port tls_port <<<"$ports"
 
     say "Starting pebble-challtestsrv (DNS on $HOST:$dns_port: every name is $HOST)"
     start_bg challtestsrv pebble-challtestsrv \
@@ -253,7 +260,7 @@ start_demo() {
     util certificate <<<"$BODY"
     api GET "/v1/certificates/$certificate_id/pem"
     expect 200
-    cp "$DEMO_DIR/response.json" "$DEMO_DIR/$COMMON_NAME.pem"
+    cp "$DEMO_DIR/.last-response" "$DEMO_DIR/$COMMON_NAME.pem"
     echo "    chain (PEM) saved to ${DEMO_DIR#"$ROOT"/}/$COMMON_NAME.pem"
 
     local rel=${DEMO_DIR#"$ROOT"/}

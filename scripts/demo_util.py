@@ -36,6 +36,8 @@ def _kernel_port() -> int:
 
 def free_ports(count: int, *, udp: bool, taken: set[int]) -> list[int]:
     ports: list[int] = []
+    if count <= 0:
+        return ports
     for _ in range(200):
         port = _kernel_port()
         if port in taken or port in ports:
@@ -172,9 +174,7 @@ def main() -> None:
     field.set_defaults(func=cmd_field)
 
     sub.add_parser("pretty", help=cmd_pretty.__doc__).set_defaults(func=cmd_pretty)
-    sub.add_parser("certificate", help=cmd_certificate.__doc__).set_defaults(
-        func=cmd_certificate
-    )
+    sub.add_parser("certificate", help=cmd_certificate.__doc__).set_defaults(func=cmd_certificate)
 
     args = parser.parse_args()
     args.func(args)

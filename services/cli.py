@@ -52,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
+    if settings.embedded_database:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.command == "migrate":
         from shared.migrate import upgrade
 

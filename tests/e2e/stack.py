@@ -1,0 +1,172 @@
+"""Certkeeper's own processes started against throwaway Postgres, Redis and Pebble.
+
+``production_stack``: ``certkeeper migrate``, ``certkeeper api`` and a separate
+``certkeeper worker issuer``. ``embedded_stack``: ``certkeeper all-in-one`` on SQLite.
+Both talk to a Pebble that validates HTTP-01 against the api's port and resolves names
+through pebble-challtestsrv.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shared.crypto import new_key_spec
+from tests.harness.pebble import ChallTestSrv, PebbleServer, challtestsrv, pebble_server
+from tests.harness.ports import free_port
+from tests.harness.postgres import PostgresServer, postgres_server
+from tests.harness.process import child_env, run_process, start, stop, temp_dir
+from tests.harness.redis import RedisServer, redis_server
+
+CERTKEEPER = str(Path(sys.executable).parent / "certkeeper")
+FINAL = {"issued", "failed", "cancelled"}
+
+
+@dataclass
+class WorkerProcess:
+    """``certkeeper worker issuer``, which a test may kill and start again."""
+
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = start([CERTKEEPER, "worker", "issuer"], log_path=self.log_path, env=self.env)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc, signal.SIGTERM)
+            self.proc = None
+
+
+@dataclass
+class Stack:
+    base_url: str
+    env: dict[str, str]
+    admin_token: str
+    pebble: PebbleServer
+    dns: ChallTestSrv
+    log_dir: Path
+    postgres: PostgresServer | None = None
+    redis: RedisServer | None = None
+    worker: WorkerProcess | None = None
+    _clients: list[httpx.Client] = field(default_factory=list)
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token or self.admin_token}"}
+        client = httpx.Client(base_url=self.base_url, headers=headers, timeout=30.0)
+        self._clients.append(client)
+        return client
+
+    def create_token(self, role: str, name: str) -> str:
+        return run_cli(self.env, "token", "create", "--role", role, "--name", name)
+
+    def wait_final(self, request_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Poll the request until it is issued, failed or cancelled."""
+        client = self.client()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            body: dict[str, Any] = client.get(f"/v1/certificate-requests/{request_id}").json()
+            if body["status"] in FINAL:
+                return body
+            time.sleep(0.05)
+        raise AssertionError(f"request {request_id} not final after {timeout}s: {body}\n"
+                             + self.logs())
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n" + p.read_text(errors="replace")[-4000:]
+            for p in sorted(self.log_dir.glob("*.log"))
+        )
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+
+
+def run_cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [CERTKEEPER, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"certkeeper {' '.join(args)} failed: {done.stderr[-2000:]}")
+    return done.stdout.strip()
+
+
+def base_env(port: int, pebble: PebbleServer, **extra: str) -> dict[str, str]:
+    return child_env({
+        "CERTKEEPER_ENVIRONMENT": "test",
+        "CERTKEEPER_HTTP_PORT": str(port),
+        "CERTKEEPER_ACME_DIRECTORY_URL": pebble.directory_url,
+        "CERTKEEPER_ACME_CA_BUNDLE": pebble.ca_bundle,
+        "CERTKEEPER_ALLOWED_PRIVATE_SUFFIXES": "test",
+        "CERTKEEPER_JOB_LEASE_SECONDS": "3",
+        "CERTKEEPER_SWEEP_INTERVAL_SECONDS": "1",
+        "CERTKEEPER_LOG_LEVEL": "INFO",
+        **extra,
+    })
+
+
+@contextlib.contextmanager
+def acme_servers(port: int) -> Iterator[tuple[ChallTestSrv, PebbleServer]]:
+    with challtestsrv() as dns, pebble_server(http_port=port, dns_server=dns.dns_server) as peb:
+        yield dns, peb
+
+
+@contextlib.contextmanager
+def production_stack() -> Iterator[Stack]:
+    port = free_port()
+    with (
+        temp_dir("ck-prod-") as logs,
+        postgres_server() as pg,
+        redis_server() as rd,
+        acme_servers(port) as (dns, peb),
+    ):
+        env = base_env(
+            port, peb, CERTKEEPER_DATABASE_URL=pg.dsn, CERTKEEPER_REDIS_URL=rd.url,
+            CERTKEEPER_ENCRYPTION_KEYS=new_key_spec(), CERTKEEPER_DATA_DIR=str(logs / "data"),
+        )
+        run_cli(env, "migrate")
+        token = run_cli(env, "token", "create", "--role", "admin", "--name", "e2e-admin")
+        base_url = f"http://127.0.0.1:{port}"
+        with run_process([CERTKEEPER, "api"], env=env, log_path=logs / "api.log",
+                         ready_url=f"{base_url}/readyz"):
+            worker = WorkerProcess(env, logs / "worker.log")
+            worker.start()
+            stack = Stack(base_url, env, token, peb, dns, logs, pg, rd, worker)
+            try:
+                yield stack
+            finally:
+                stack.close()
+                worker.stop()
+
+
+@contextlib.contextmanager
+def embedded_stack() -> Iterator[Stack]:
+    port = free_port()
+    with temp_dir("ck-embedded-") as logs, acme_servers(port) as (dns, peb):
+        env = base_env(port, peb, CERTKEEPER_DATA_DIR=str(logs / "data"))
+        token = run_cli(env, "token", "create", "--role", "admin", "--name", "e2e-admin")
+        base_url = f"http://127.0.0.1:{port}"
+        with run_process([CERTKEEPER, "all-in-one"], env=env, log_path=logs / "all-in-one.log",
+                         ready_url=f"{base_url}/readyz"):
+            stack = Stack(base_url, env, token, peb, dns, logs)
+            try:
+                yield stack
+            finally:
+                stack.close()
