@@ -39,7 +39,9 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
+	@echo "pip install -e '.[dev]' into $(VENV) (log: $(VENV)/pip-install.log)"
+	@$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]' \
+		>$(VENV)/pip-install.log 2>&1 || { tail -n 40 $(VENV)/pip-install.log; exit 1; }
 	@touch $@
 
 lint: install

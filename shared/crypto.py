@@ -51,6 +51,8 @@ class Keyring:
                 raise ConfigError(f"CERTKEEPER_ENCRYPTION_KEYS: key {key_id!r} must be 32 bytes")
             if not key_id or len(key_id.encode()) > 255:
                 raise ConfigError("CERTKEEPER_ENCRYPTION_KEYS: key ids must be 1-255 bytes")
+        if len({key_id for key_id, _ in keys}) != len(keys):
+            raise ConfigError("CERTKEEPER_ENCRYPTION_KEYS: key ids must be unique")
         self._primary_id = keys[0][0]
         self._keys = {key_id: AESGCM(key) for key_id, key in keys}
 
@@ -89,6 +91,8 @@ class Keyring:
         if aead is None:
             raise SealError(f"no key with id {key_id!r} in the keyring")
         nonce, body = sealed[id_end : id_end + _NONCE_BYTES], sealed[id_end + _NONCE_BYTES :]
+        if len(nonce) != _NONCE_BYTES:
+            raise SealError("sealed value is truncated")
         try:
             return aead.decrypt(nonce, body, context.encode())
         except InvalidTag:

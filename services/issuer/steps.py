@@ -48,7 +48,8 @@ StepFunction = Callable[[Step], Awaitable[float | None]]
 
 def poll_delay(polls: int, retry_after: float | None) -> float:
     """Start short and back off; a CA's Retry-After wins when it asks for longer."""
-    delay: float = min(FIRST_POLL_SECONDS * 2.0 ** max(polls - 1, 0), MAX_POLL_SECONDS)
+    doublings = min(max(polls - 1, 0), 32)  # the cap is reached long before; no overflow
+    delay: float = min(FIRST_POLL_SECONDS * 2.0**doublings, MAX_POLL_SECONDS)
     if retry_after is not None:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
     return delay

@@ -39,7 +39,7 @@ async def sweep_once(ctx: IssuerContext) -> int:
         rows = (await session.execute(stmt)).all()
     enqueued = 0
     for request_id, version in rows:
-        if await enqueue_advance(ctx.queue, request_id, version):
+        if await enqueue_advance(ctx.queue, request_id, version, origin="sweep"):
             enqueued += 1
     if enqueued:
         logger.info("sweeper.requeued", extra={"count": enqueued})

@@ -42,9 +42,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, row_id = json.loads(raw)
-        return datetime.fromisoformat(created), UUID(row_id)
-    except (ValueError, TypeError, json.JSONDecodeError):
+        created_at, parsed_id = datetime.fromisoformat(created), UUID(str(row_id))
+    except (ValueError, TypeError, AttributeError):
         raise InvalidCursor("cursor is malformed") from None
+    if created_at.tzinfo is None:
+        raise InvalidCursor("cursor is malformed")
+    return created_at, parsed_id
 
 
 async def paginate(

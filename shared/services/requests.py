@@ -53,16 +53,18 @@ class RequestSpec:
     auto_renew: bool = True
 
 
-def advance_job_id(request_id: UUID, version: int) -> str:
-    return f"advance:{request_id}:{version}"
+def advance_job_id(request_id: UUID, version: int, origin: str = "advance") -> str:
+    """One job per (request, version) and origin. The sweeper uses its own origin, so its
+    doorbell is not refused because of a job that died in progress under the first id."""
+    return f"{origin}:{request_id}:{version}"
 
 
 async def enqueue_advance(
-    queue: JobQueue, request_id: UUID, version: int, delay: float = 0.0
+    queue: JobQueue, request_id: UUID, version: int, delay: float = 0.0, origin: str = "advance"
 ) -> bool:
-    """Ask for the request's next step; one job per (request, version)."""
+    """Ask for the request's next step."""
     return await queue.enqueue(
-        ADVANCE_REQUEST, str(request_id), job_id=advance_job_id(request_id, version),
+        ADVANCE_REQUEST, str(request_id), job_id=advance_job_id(request_id, version, origin),
         defer_by=delay,
     )
 

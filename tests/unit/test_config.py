@@ -67,9 +67,7 @@ def test_unsupported_database_url_is_a_one_line_config_error(
 def test_config_error_does_not_repeat_the_rejected_value(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    message = config_error(
-        monkeypatch, "CERTKEEPER_DATABASE_URL", "mysql://user:hunter2@h/db"
-    )
+    message = config_error(monkeypatch, "CERTKEEPER_DATABASE_URL", "mysql://user:hunter2@h/db")
 
     assert "hunter2" not in message
 

@@ -205,9 +205,7 @@ def test_rsa_2048_key_is_generated_as_pkcs8_pem() -> None:
     assert key.key_size == 2048
 
 
-@pytest.mark.parametrize(
-    ("curve", "expected"), [("p-256", ec.SECP256R1), ("p-384", ec.SECP384R1)]
-)
+@pytest.mark.parametrize(("curve", "expected"), [("p-256", ec.SECP256R1), ("p-384", ec.SECP384R1)])
 def test_ec_key_is_generated_on_the_requested_curve(
     curve: str, expected: type[ec.EllipticCurve]
 ) -> None:
@@ -355,9 +353,7 @@ def test_fingerprint_is_sha256_of_the_der_certificate(
     assert certificate_facts(chain_pem).fingerprint_sha256 == expected
 
 
-def test_facts_describe_the_first_certificate_of_a_chain(
-    chain_pem: str, ec_key_pem: bytes
-) -> None:
+def test_facts_describe_the_first_certificate_of_a_chain(chain_pem: str, ec_key_pem: bytes) -> None:
     other_key = serialization.load_pem_private_key(ec_key_pem, password=None)
     assert isinstance(other_key, ec.EllipticCurvePrivateKey)
     other = self_signed(other_key).public_bytes(serialization.Encoding.PEM).decode()

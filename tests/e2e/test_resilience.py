@@ -1,0 +1,67 @@
+"""Load and crashes: many requests at once, and a worker killed mid-flight."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tests.e2e.db import query
+from tests.e2e.stack import Stack
+
+
+def _submit(stack: Stack, count: int, prefix: str) -> list[str]:
+    def one(i: int) -> str:
+        with stack.client() as client:
+            response = client.post(
+                "/v1/certificate-requests",
+                json={"common_name": f"{prefix}{i}.example.test", "key_type": "ec"},
+            )
+        assert response.status_code == 202, response.text
+        return str(response.json()["id"])
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def _certificates_per_request(stack: Stack, ids: list[str]) -> dict[str, int]:
+    listed = ",".join(f"'{i}'" for i in ids)
+    rows = query(stack, "SELECT r.id, count(c.id) FROM certificate_requests r "
+                        "LEFT JOIN certificates c ON c.request_id = r.id "
+                        f"WHERE r.id IN ({listed}) GROUP BY r.id")
+    return {request_id: int(count) for request_id, count in rows}
+
+
+def test_twenty_requests_at_once_all_issue(prod: Stack) -> None:
+    ids = _submit(prod, 20, "burst")
+    results = [prod.wait_final(i, timeout=90) for i in ids]
+    assert [r["status"] for r in results] == ["issued"] * 20, [r["error"] for r in results]
+    assert len({r["certificate_id"] for r in results}) == 20
+    assert _certificates_per_request(prod, ids) == dict.fromkeys(ids, 1)
+
+
+def test_worker_killed_mid_flight_loses_nothing(prod: Stack) -> None:
+    assert prod.worker is not None
+    ids = _submit(prod, 12, "crash")
+    _wait_until_in_flight(prod, ids)
+    prod.worker.kill()
+    in_flight = [_status(prod, i) for i in ids]
+    prod.worker.start()
+    results = [prod.wait_final(i, timeout=90) for i in ids]
+    assert [r["status"] for r in results] == ["issued"] * 12, (in_flight, results)
+    assert _certificates_per_request(prod, ids) == dict.fromkeys(ids, 1)
+    assert any(s != "issued" for s in in_flight), "the kill came after all work was done"
+
+
+def _status(stack: Stack, request_id: str) -> str:
+    body: dict[str, Any] = stack.client().get(f"/v1/certificate-requests/{request_id}").json()
+    return str(body["status"])
+
+
+def _wait_until_in_flight(stack: Stack, ids: list[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if any(_status(stack, i) in {"processing", "validating"} for i in ids):
+            return
+        time.sleep(0.005)
+    raise AssertionError("no request ever got in flight")

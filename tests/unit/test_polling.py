@@ -1,0 +1,83 @@
+"""Poll scheduling (services.issuer.steps.poll_delay) and Retry-After parsing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from services.issuer.steps import poll_delay
+from shared.acme_gateway import parse_retry_after
+
+NOW = datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC)
+
+
+def http_date(when: datetime) -> str:
+    return format_datetime(when, usegmt=True)
+
+
+# --- poll_delay -----------------------------------------------------------------------
+
+
+def test_first_poll_waits_twenty_milliseconds() -> None:
+    assert poll_delay(1, None) == pytest.approx(0.02)
+
+
+def test_poll_count_zero_waits_like_the_first_poll() -> None:
+    assert poll_delay(0, None) == pytest.approx(0.02)
+
+
+def test_each_poll_doubles_the_delay() -> None:
+    delays = [poll_delay(polls, None) for polls in range(1, 6)]
+
+    assert delays == pytest.approx([0.02, 0.04, 0.08, 0.16, 0.32])
+
+
+def test_delay_is_capped_at_ten_seconds() -> None:
+    assert poll_delay(9, None) == pytest.approx(5.12)
+    assert poll_delay(10, None) == 10.0
+    assert poll_delay(50, None) == 10.0
+
+
+@pytest.mark.parametrize("polls", [1024, 1025, 100_000])
+def test_delay_stays_capped_however_long_the_order_takes(polls: int) -> None:
+    assert poll_delay(polls, None) == 10.0
+
+
+def test_longer_retry_after_wins() -> None:
+    assert poll_delay(1, 30.0) == 30.0
+    assert poll_delay(50, 120.0) == 120.0
+
+
+def test_shorter_retry_after_does_not_shorten_the_backoff() -> None:
+    assert poll_delay(8, 0.5) == pytest.approx(2.56)
+    assert poll_delay(50, 0.0) == 10.0
+
+
+def test_retry_after_is_capped_at_an_hour() -> None:
+    assert poll_delay(1, 86_400.0) == 3600.0
+
+
+# --- parse_retry_after ----------------------------------------------------------------
+
+
+def test_delta_seconds_are_read_as_seconds() -> None:
+    assert parse_retry_after("120") == 120.0
+
+
+def test_delta_seconds_may_have_surrounding_whitespace() -> None:
+    assert parse_retry_after(" 7 ") == 7.0
+
+
+def test_http_date_is_the_time_left_until_then() -> None:
+    assert parse_retry_after(http_date(NOW + timedelta(seconds=90)), now=NOW) == 90.0
+
+
+def test_http_date_in_the_past_means_no_wait() -> None:
+    assert parse_retry_after(http_date(NOW - timedelta(hours=1)), now=NOW) == 0.0
+
+
+@pytest.mark.parametrize("value", [None, "", "soon", "12.5s", "-5", "Mon, 99 Foo 20x", "²"])
+def test_unreadable_retry_after_is_none(value: str | None) -> None:
+    assert parse_retry_after(value, now=NOW) is None
