@@ -44,7 +44,7 @@ $(STAMP): pyproject.toml
 		>$(VENV)/pip-install.log 2>&1 || { tail -n 40 $(VENV)/pip-install.log; exit 1; }
 	@touch $@
 
-lint: install
+lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy shared services
 

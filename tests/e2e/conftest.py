@@ -7,7 +7,7 @@ import pytest
 from tests.e2e.stack import Stack, embedded_stack, production_stack
 
 
-def _with_account(stack: Stack) -> Stack:
+def with_account(stack: Stack) -> Stack:
     response = stack.client().post(
         "/v1/acme-accounts",
         json={"contact_email": "ops@certkeeper.dev", "terms_of_service_agreed": True},
@@ -20,11 +20,11 @@ def _with_account(stack: Stack) -> Stack:
 def prod() -> Iterator[Stack]:
     """Postgres + Redis + ``certkeeper api`` + ``certkeeper worker issuer`` + Pebble."""
     with production_stack() as stack:
-        yield _with_account(stack)
+        yield with_account(stack)
 
 
 @pytest.fixture(scope="session")
 def embedded() -> Iterator[Stack]:
     """``certkeeper all-in-one`` with SQLite and the in-process queue + Pebble."""
     with embedded_stack() as stack:
-        yield _with_account(stack)
+        yield with_account(stack)

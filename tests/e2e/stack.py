@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from shared.crypto import new_key_spec
+from tests.harness.faults import FaultProxy, fault_proxy
 from tests.harness.pebble import ChallTestSrv, PebbleServer, challtestsrv, pebble_server
 from tests.harness.ports import free_port
 from tests.harness.postgres import PostgresServer, postgres_server
@@ -65,6 +66,7 @@ class Stack:
     postgres: PostgresServer | None = None
     redis: RedisServer | None = None
     worker: WorkerProcess | None = None
+    proxy: FaultProxy | None = None
     _clients: list[httpx.Client] = field(default_factory=list)
 
     def client(self, token: str | None = None) -> httpx.Client:
@@ -108,12 +110,12 @@ def run_cli(env: dict[str, str], *args: str) -> str:
     return done.stdout.strip()
 
 
-def base_env(port: int, pebble: PebbleServer, **extra: str) -> dict[str, str]:
+def base_env(port: int, directory_url: str, ca_bundle: str, **extra: str) -> dict[str, str]:
     return child_env({
         "CERTKEEPER_ENVIRONMENT": "test",
         "CERTKEEPER_HTTP_PORT": str(port),
-        "CERTKEEPER_ACME_DIRECTORY_URL": pebble.directory_url,
-        "CERTKEEPER_ACME_CA_BUNDLE": pebble.ca_bundle,
+        "CERTKEEPER_ACME_DIRECTORY_URL": directory_url,
+        "CERTKEEPER_ACME_CA_BUNDLE": ca_bundle,
         "CERTKEEPER_ALLOWED_PRIVATE_SUFFIXES": "test",
         "CERTKEEPER_JOB_LEASE_SECONDS": "3",
         "CERTKEEPER_SWEEP_INTERVAL_SECONDS": "1",
@@ -123,22 +125,28 @@ def base_env(port: int, pebble: PebbleServer, **extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def acme_servers(port: int) -> Iterator[tuple[ChallTestSrv, PebbleServer]]:
-    with challtestsrv() as dns, pebble_server(http_port=port, dns_server=dns.dns_server) as peb:
+def acme_servers(
+    port: int, pebble_env: Mapping[str, str] | None = None
+) -> Iterator[tuple[ChallTestSrv, PebbleServer]]:
+    with (
+        challtestsrv() as dns,
+        pebble_server(http_port=port, dns_server=dns.dns_server, env=pebble_env) as peb,
+    ):
         yield dns, peb
 
 
 @contextlib.contextmanager
-def production_stack() -> Iterator[Stack]:
+def production_stack(pebble_env: Mapping[str, str] | None = None) -> Iterator[Stack]:
     port = free_port()
     with (
         temp_dir("ck-prod-") as logs,
         postgres_server() as pg,
         redis_server() as rd,
-        acme_servers(port) as (dns, peb),
+        acme_servers(port, pebble_env) as (dns, peb),
     ):
         env = base_env(
-            port, peb, CERTKEEPER_DATABASE_URL=pg.dsn, CERTKEEPER_REDIS_URL=rd.url,
+            port, peb.directory_url, peb.ca_bundle,
+            CERTKEEPER_DATABASE_URL=pg.dsn, CERTKEEPER_REDIS_URL=rd.url,
             CERTKEEPER_ENCRYPTION_KEYS=new_key_spec(), CERTKEEPER_DATA_DIR=str(logs / "data"),
         )
         run_cli(env, "migrate")
@@ -157,15 +165,26 @@ def production_stack() -> Iterator[Stack]:
 
 
 @contextlib.contextmanager
-def embedded_stack() -> Iterator[Stack]:
+def embedded_stack(
+    pebble_env: Mapping[str, str] | None = None, *, faults: bool = False
+) -> Iterator[Stack]:
+    """All-in-one on SQLite; with ``faults``, the CA is reached through a FaultProxy."""
     port = free_port()
-    with temp_dir("ck-embedded-") as logs, acme_servers(port) as (dns, peb):
-        env = base_env(port, peb, CERTKEEPER_DATA_DIR=str(logs / "data"))
+    with (
+        temp_dir("ck-embedded-") as logs,
+        acme_servers(port, pebble_env) as (dns, peb),
+        contextlib.ExitStack() as extra,
+    ):
+        proxy = extra.enter_context(fault_proxy(peb)) if faults else None
+        env = base_env(
+            port, proxy.directory_url if proxy else peb.directory_url,
+            proxy.ca_bundle if proxy else peb.ca_bundle, CERTKEEPER_DATA_DIR=str(logs / "data"),
+        )
         token = run_cli(env, "token", "create", "--role", "admin", "--name", "e2e-admin")
         base_url = f"http://127.0.0.1:{port}"
         with run_process([CERTKEEPER, "all-in-one"], env=env, log_path=logs / "all-in-one.log",
                          ready_url=f"{base_url}/readyz"):
-            stack = Stack(base_url, env, token, peb, dns, logs)
+            stack = Stack(base_url, env, token, peb, dns, logs, proxy=proxy)
             try:
                 yield stack
             finally:

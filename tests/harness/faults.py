@@ -1,0 +1,140 @@
+"""A TLS reverse proxy in front of Pebble that answers chosen requests with faults.
+
+Pebble enforces no rate limits and never fails on its own; tests that need a CA answering
+429 or 5xx point Certkeeper at this proxy. The client's Host header is passed on, so every
+URL Pebble hands out already points at the proxy and later requests (orders, finalize) can
+be faulted too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import trustme
+
+from tests.harness.pebble import PebbleServer
+from tests.harness.ports import HOST
+from tests.harness.process import temp_dir
+
+_HOP_HEADERS = {"connection", "transfer-encoding", "content-length", "keep-alive", "server",
+                "date"}
+
+
+@dataclass
+class Fault:
+    """Answer the next ``times`` requests whose path contains ``path_part`` with this."""
+
+    method: str
+    path_part: str
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int = 1
+
+
+@dataclass
+class Seen:
+    at: float
+    method: str
+    path: str
+    status: int
+
+
+@dataclass
+class FaultProxy:
+    base_url: str
+    directory_url: str
+    ca_bundle: str  # trusts both the proxy and Pebble
+    upstream: str
+    faults: list[Fault] = field(default_factory=list)
+    seen: list[Seen] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.method == method and fault.path_part in path:
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def record(self, method: str, path: str, status: int) -> None:
+        with self.lock:
+            self.seen.append(Seen(time.monotonic(), method, path, status))
+
+    def requests_to(self, method: str, path_part: str) -> list[Seen]:
+        with self.lock:
+            return [s for s in self.seen if s.method == method and path_part in s.path]
+
+
+def _handler(proxy: FaultProxy, upstream: httpx.Client) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def do_GET(self) -> None:
+            self._handle()
+
+        def do_HEAD(self) -> None:
+            self._handle()
+
+        def do_POST(self) -> None:
+            self._handle()
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length) if length else b""
+            fault = proxy.take_fault(self.command, self.path)
+            if fault is not None:
+                proxy.record(self.command, self.path, fault.status)
+                self._reply(fault.status, fault.headers, fault.body)
+                return
+            # Host is kept: Pebble builds its URLs, and checks the JWS "url", from it.
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
+            answer = upstream.request(self.command, proxy.upstream + self.path,
+                                      headers=headers, content=body)
+            proxy.record(self.command, self.path, answer.status_code)
+            passed = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS}
+            self._reply(answer.status_code, passed, answer.content)
+
+        def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+    return Handler
+
+
+@contextlib.contextmanager
+def fault_proxy(pebble: PebbleServer) -> Iterator[FaultProxy]:
+    upstream_base = pebble.directory_url.rsplit("/", 1)[0]
+    with temp_dir("ck-faults-") as tmp, httpx.Client(verify=pebble.ssl_context()) as upstream:
+        ca = trustme.CA()
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert(HOST).configure_cert(context)
+        bundle = Path(tmp) / "bundle.pem"
+        bundle.write_text(Path(pebble.ca_bundle).read_text() + ca.cert_pem.bytes().decode())
+        server = ThreadingHTTPServer((HOST, 0), BaseHTTPRequestHandler)
+        base = f"https://{HOST}:{server.server_address[1]}"
+        proxy = FaultProxy(base, f"{base}/dir", str(bundle), upstream_base)
+        server.RequestHandlerClass = _handler(proxy, upstream)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield proxy
+        finally:
+            server.shutdown()
+            server.server_close()
