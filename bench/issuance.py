@@ -1,21 +1,18 @@
 """Issuance latency and throughput: Certkeeper against a hand-written ``acme`` client.
 
-Run with ``make bench`` or
-``.venv/bin/python -m bench.issuance [--runs N] [--concurrent M] [--only ROW] [--keep-logs DIR]``.
+Run with ``make bench`` or ``.venv/bin/python -m bench.issuance [--runs N] [--concurrent M]
+[--only baseline|prod|embedded] [--keep-logs DIR]``. Every server is a throwaway instance.
 
-Rows (every server is a throwaway instance on free ports, stopped on exit):
+- baseline: a minimal synchronous client on certbot's ``acme`` (EC P-256 account key) polling
+  every 10 ms, against its own Pebble (same binary and settings as the stacks) whose HTTP-01
+  validation reaches a responder thread in this process.
+- prod: ``production_stack()`` (api + arq issuer worker + Postgres + Redis).
+- embedded: ``embedded_stack()`` (all-in-one on SQLite with the in-process queue).
 
-- ``baseline``: a minimal synchronous client on certbot's ``acme`` (ClientV2 + ClientNetwork,
-  EC P-256 account key), polling every 10 ms, against its own Pebble (same binary and settings
-  as the stacks) whose HTTP-01 validation hits a small responder thread in this process.
-- ``prod``: ``production_stack()``, i.e. api + arq issuer worker + Postgres + Redis.
-- ``embedded``: ``embedded_stack()``, i.e. all-in-one on SQLite with the in-process queue.
-
-Each row measures the median and p90 latency of N sequential issuances (Certkeeper: from the
-POST until a GET, polled every 10 ms, says ``issued``), then the wall time until M issuances
-started at once are all done. Every issuance is HTTP-01 for one new name with an EC P-256
-certificate key, after one unmeasured warm-up issuance. Ratios are against the baseline
-measured in the same run.
+Per row: median and p90 latency of N sequential issuances (Certkeeper: from the POST until a
+GET, polled every 10 ms, says ``issued``), then the wall time until M issuances started at once
+are done. Each issuance is HTTP-01 for one new name with an EC P-256 key, after one unmeasured
+warm-up. Ratios are against the baseline of the same run.
 """
 
 from __future__ import annotations
@@ -31,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import httpx
 import requests
@@ -49,31 +46,39 @@ from tests.harness.ports import HOST
 POLL_SECONDS = 0.01
 TIMEOUT_SECONDS = 60.0
 NONCE_RETRIES = 5  # Pebble rejects 5% of nonces; acme itself retries badNonce only once
+T = TypeVar("T")
 
 
 @dataclass
 class Row:
     label: str
-    latencies: list[float]
-    concurrent: int
-    wall: float
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.latencies)
-
-    @property
-    def p90(self) -> float:
-        if len(self.latencies) < 2:
-            return self.latencies[0]
-        return statistics.quantiles(self.latencies, n=10, method="inclusive")[8]
-
-    @property
-    def rate(self) -> float:
-        return self.concurrent / self.wall
+    median: float
+    p90: float
+    wall: float  # for the burst of M
+    rate: float  # certificates per second in the burst
 
 
-# --- baseline: certbot's acme, single steps, 10 ms polling ------------------------------------
+def _in_threads(function: Callable[[str], T], names: list[str]) -> list[T]:
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        return list(pool.map(function, names))
+
+
+def _timed(
+    issue: Callable[[str], object], burst: Callable[[list[str]], object],
+    label: str, runs: int, concurrent: int,
+) -> Row:
+    """One warm-up, ``runs`` sequential issuances, then a burst of ``concurrent`` at once."""
+    issue(f"warmup.{label}.example.test")
+    latencies = []
+    for i in range(runs):
+        began = time.perf_counter()
+        issue(f"seq{i}.{label}.example.test")
+        latencies.append(time.perf_counter() - began)
+    began = time.perf_counter()
+    burst([f"burst{i}.{label}.example.test" for i in range(concurrent)])
+    wall = time.perf_counter() - began
+    p90 = statistics.quantiles(latencies, n=10, method="inclusive")[8] if runs > 1 else latencies[0]
+    return Row(label, statistics.median(latencies), p90, wall, concurrent / wall)
 
 
 class _Network(ClientNetwork):
@@ -87,14 +92,6 @@ class _Network(ClientNetwork):
                 if error.code != "badNonce":
                     raise
         return self._post_once(*args, **kwargs)
-
-
-def _acme_client(
-    directory_url: str, ca_bundle: str, key: JWKEC, account: messages.RegistrationResource | None
-) -> ClientV2:
-    # requests takes a CA bundle path for ``verify``; acme types it as bool only.
-    net = _Network(key, account=account, alg=ES256, verify_ssl=cast(bool, ca_bundle))
-    return ClientV2(ClientV2.get_directory(directory_url, net), net)
 
 
 def _post_as_get(acme: ClientV2, url: str) -> requests.Response:
@@ -113,8 +110,7 @@ def _poll_order(acme: ClientV2, url: str, wanted: str) -> messages.Order:
     raise TimeoutError(f"order {url} not {wanted} after {TIMEOUT_SECONDS}s")
 
 
-def _baseline_issue(acme: ClientV2, key: JWKEC, name: str, tokens: dict[str, str]) -> float:
-    began = time.perf_counter()
+def _baseline_issue(acme: ClientV2, key: JWKEC, name: str, tokens: dict[str, str]) -> None:
     cert_key = ec.generate_private_key(ec.SECP256R1())
     key_pem = cert_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     order = acme.new_order(crypto_util.make_csr(key_pem, [name]))
@@ -127,11 +123,9 @@ def _baseline_issue(acme: ClientV2, key: JWKEC, name: str, tokens: dict[str, str
     body = acme.begin_finalization(order).body
     if body.status != messages.STATUS_VALID:
         body = _poll_order(acme, order.uri, "valid")
-    if body.certificate is None or "BEGIN CERTIFICATE" not in _post_as_get(
-        acme, body.certificate
-    ).text:
+    chain = _post_as_get(acme, body.certificate).text if body.certificate else ""
+    if "BEGIN CERTIFICATE" not in chain:
         raise RuntimeError(f"no certificate for {name}")
-    return time.perf_counter() - began
 
 
 @contextlib.contextmanager
@@ -148,7 +142,10 @@ def _responder(tokens: dict[str, str]) -> Iterator[int]:
         def log_message(self, format: str, *args: Any) -> None:
             return None
 
-    server = ThreadingHTTPServer((HOST, 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 128  # the default backlog of 5 drops SYNs under load: 1 s stalls
+
+    server = Server((HOST, 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -167,108 +164,87 @@ def baseline(runs: int, concurrent: int) -> Row:
         pebble_server(http_port=port, dns_server=dns.dns_server) as peb,
     ):
         key = JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
-        acme = _acme_client(peb.directory_url, peb.ca_bundle, key, None)
-        account = acme.new_account(messages.NewRegistration.from_data(terms_of_service_agreed=True))
-        _baseline_issue(acme, key, "warmup.base.example.test", tokens)
-        latencies = [
-            _baseline_issue(acme, key, f"seq{i}.base.example.test", tokens) for i in range(runs)
-        ]
-        clients = [
-            _acme_client(peb.directory_url, peb.ca_bundle, key, account) for _ in range(concurrent)
-        ]
-        began = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=concurrent) as pool:
-            list(pool.map(
-                lambda i: _baseline_issue(clients[i], key, f"burst{i}.base.example.test", tokens),
-                range(concurrent),
-            ))
-        return Row("baseline", latencies, concurrent, time.perf_counter() - began)
+        account: messages.RegistrationResource | None = None
+        local = threading.local()  # one client per thread: a nonce pool is not thread-safe
 
+        def client() -> ClientV2:
+            if not hasattr(local, "acme"):
+                verify = cast(bool, peb.ca_bundle)  # requests takes a path; acme types it bool
+                net = _Network(key, account=account, alg=ES256, verify_ssl=verify)
+                local.acme = ClientV2(ClientV2.get_directory(peb.directory_url, net), net)
+            return cast(ClientV2, local.acme)
 
-# --- certkeeper: POST, then GET every 10 ms until issued ------------------------------------
+        new_account = messages.NewRegistration.from_data(terms_of_service_agreed=True)
+        account = client().new_account(new_account)
 
+        def issue(name: str) -> None:
+            _baseline_issue(client(), key, name, tokens)
 
-def _submit(client: httpx.Client, name: str) -> str:
-    response = client.post("/v1/certificate-requests", json={"common_name": name, "key_type": "ec"})
-    if response.status_code != 202:
-        raise RuntimeError(f"POST for {name}: {response.status_code} {response.text}")
-    return str(response.json()["id"])
+        # Each burst thread builds its client on its first issuance, as a real client would.
+        return _timed(issue, lambda names: _in_threads(issue, names), "baseline", runs, concurrent)
 
 
 def _wait_issued(stack: Stack, client: httpx.Client, ids: list[str]) -> None:
+    """One poller: GET each request not yet issued, then sleep 10 ms, until all are issued."""
     remaining = list(ids)
     deadline = time.monotonic() + TIMEOUT_SECONDS
-    while remaining:
+    while remaining and time.monotonic() < deadline:
         for request_id in list(remaining):
             body = client.get(f"/v1/certificate-requests/{request_id}").json()
+            if body["status"] in FINAL - {"issued"}:
+                raise RuntimeError(f"request {request_id} {body['status']}: {body['error']}")
             if body["status"] == "issued":
                 remaining.remove(request_id)
-            elif body["status"] in FINAL:
-                raise RuntimeError(f"request {request_id} {body['status']}: {body['error']}")
-        if remaining and time.monotonic() > deadline:
-            raise TimeoutError(f"{len(remaining)} requests not issued\n{stack.logs()}")
         if remaining:
             time.sleep(POLL_SECONDS)
-
-
-def _certkeeper_issue(stack: Stack, client: httpx.Client, name: str) -> float:
-    began = time.perf_counter()
-    _wait_issued(stack, client, [_submit(client, name)])
-    return time.perf_counter() - began
+    if remaining:
+        raise TimeoutError(f"{len(remaining)} requests not issued\n{stack.logs()}")
 
 
 def certkeeper(
-    label: str,
-    open_stack: Callable[[], contextlib.AbstractContextManager[Stack]],
-    runs: int,
-    concurrent: int,
-    keep_logs: Path | None,
+    label: str, open_stack: Callable[[], contextlib.AbstractContextManager[Stack]],
+    runs: int, concurrent: int, keep_logs: Path | None,
 ) -> Row:
     with open_stack() as stack:
-        client = stack.client()
-        response = client.post(
-            "/v1/acme-accounts",
-            json={"contact_email": "bench@certkeeper.dev", "terms_of_service_agreed": True},
-        )
+        poller, local = stack.client(), threading.local()
+
+        def submit(name: str) -> str:
+            if not hasattr(local, "client"):
+                local.client = stack.client()
+            body = {"common_name": name, "key_type": "ec"}
+            response = local.client.post("/v1/certificate-requests", json=body)
+            if response.status_code != 202:
+                raise RuntimeError(f"POST {name}: {response.status_code} {response.text}")
+            return str(response.json()["id"])
+
+        def burst(names: list[str]) -> None:  # submitted from M threads, then one poller
+            _wait_issued(stack, poller, _in_threads(submit, names))
+
+        response = poller.post("/v1/acme-accounts", json={
+            "contact_email": "bench@certkeeper.dev", "terms_of_service_agreed": True})
         if response.status_code != 201:
             raise RuntimeError(f"account: {response.status_code} {response.text}")
-        _certkeeper_issue(stack, client, f"warmup.{label}.example.test")
-        latencies = [
-            _certkeeper_issue(stack, client, f"seq{i}.{label}.example.test") for i in range(runs)
-        ]
-        clients = [stack.client() for _ in range(concurrent)]
-        began = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=concurrent) as pool:
-            ids = list(pool.map(
-                lambda i: _submit(clients[i], f"burst{i}.{label}.example.test"), range(concurrent)
-            ))
-        _wait_issued(stack, client, ids)
-        wall = time.perf_counter() - began
+        row = _timed(lambda name: _wait_issued(stack, poller, [submit(name)]), burst,
+                     f"certkeeper-{label}", runs, concurrent)
         if keep_logs is not None:
             (keep_logs / label).mkdir(parents=True, exist_ok=True)
             for log in stack.log_dir.glob("*.log"):
                 shutil.copy(log, keep_logs / label / log.name)
-        return Row(f"certkeeper-{label}", latencies, concurrent, wall)
-
-
-# --- report -------------------------------------------------------------------------------
+        return row
 
 
 def _ratio(row: Row, base: Row | None, attr: str) -> str:
-    if base is None:
-        return "n/a"
-    return f"{getattr(row, attr) / getattr(base, attr):.1f}x"
+    return f"{getattr(row, attr) / getattr(base, attr):.1f}x" if base else "n/a"
 
 
 def report(rows: list[Row], runs: int, concurrent: int) -> None:
     base = next((r for r in rows if r.label == "baseline"), None)
-    print(f"\nHTTP-01 issuance, N={runs} sequential, M={concurrent} concurrent "
-          "(ratios vs baseline; latency and wall: higher is slower)")
-    print(f"{'row':<19}{'median ms':>10}{'p90 ms':>9}{'M wall s':>10}{'certs/s':>9}"
-          f"{'median':>8}{'p90':>7}{'wall':>7}{'certs/s':>9}")
+    print(f"\nHTTP-01 issuance: N={runs} sequential, M={concurrent} at once; ratios vs baseline")
+    print(f"{'row':<20}{'median ms':>10}{'p90 ms':>8}{'M wall s':>9}{'certs/s':>8}"
+          f"{'xmedian':>8}{'xp90':>7}{'xwall':>7}{'xcerts/s':>9}")
     for r in rows:
-        print(f"{r.label:<19}{r.median * 1000:>10.1f}{r.p90 * 1000:>9.1f}{r.wall:>10.2f}"
-              f"{r.rate:>9.1f}{_ratio(r, base, 'median'):>8}{_ratio(r, base, 'p90'):>7}"
+        print(f"{r.label:<20}{r.median * 1000:>10.1f}{r.p90 * 1000:>8.1f}{r.wall:>9.2f}"
+              f"{r.rate:>8.1f}{_ratio(r, base, 'median'):>8}{_ratio(r, base, 'p90'):>7}"
               f"{_ratio(r, base, 'wall'):>7}{_ratio(r, base, 'rate'):>9}")
     for r in rows:
         if base is not None and r is not base:
@@ -286,12 +262,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.runs < 1 or args.concurrent < 1:
         parser.error("--runs and --concurrent must be at least 1")
-    rows: list[Row] = []
     began = time.monotonic()
-    if args.only in (None, "baseline"):
-        rows.append(baseline(args.runs, args.concurrent))
-    stacks = {"prod": production_stack, "embedded": embedded_stack}
-    for label, open_stack in stacks.items():
+    rows = [baseline(args.runs, args.concurrent)] if args.only in (None, "baseline") else []
+    for label, open_stack in (("prod", production_stack), ("embedded", embedded_stack)):
         if args.only in (None, label):
             rows.append(certkeeper(label, open_stack, args.runs, args.concurrent, args.keep_logs))
     report(rows, args.runs, args.concurrent)

@@ -97,13 +97,15 @@ async def _run_step(
     except AcmeError as exc:
         if not exc.retryable:
             return await _fail_now(session, req, exc, now)
-        return await _retry_later(session, req, exc, now)
+        # Keep what the step learned before the CA failed (answered challenges, order
+        # state): it is true at the CA, and the next try resumes from it.
+        return _retry_later(req, exc, now)
     except Problem as exc:
         return await _fail_now(session, req, exc, now)
     except Exception as exc:
         logger.exception("request.step_crashed", extra={"request_id": str(req.id)})
-        problem = Problem(f"internal error: {type(exc).__name__}")
-        return await _retry_later(session, req, problem, now)
+        await _discard_changes(session, req)
+        return _retry_later(req, Problem(f"internal error: {type(exc).__name__}"), now)
 
 
 async def _discard_changes(session: AsyncSession, req: CertificateRequest) -> None:
@@ -112,10 +114,7 @@ async def _discard_changes(session: AsyncSession, req: CertificateRequest) -> No
     await session.commit()
 
 
-async def _retry_later(
-    session: AsyncSession, req: CertificateRequest, problem: Problem, now: datetime
-) -> float | None:
-    await _discard_changes(session, req)
+def _retry_later(req: CertificateRequest, problem: Problem, now: datetime) -> float | None:
     req.attempts += 1
     req.last_error = problem.to_dict()
     if req.attempts > MAX_ATTEMPTS:

@@ -121,13 +121,29 @@ async def validate(step: Step) -> float | None:
     req = step.request
     for row in req.challenges:
         if row.authz_status is AuthzStatus.PENDING and row.answered_at is None:
-            if row.challenge_url is None:
-                raise AcmeError(f"no challenge to answer for {row.identifier}", retryable=False)
-            await step.acme.answer(row.type, row.challenge_url)
-            row.answered_at = step.now
+            await _answer(step, row)
     if req.order_url is None:
         raise AcmeError("request has no ACME order", retryable=False)
     return await _follow_order(step, await step.acme.fetch_order(req.order_url))
+
+
+async def _answer(step: Step, row: Challenge) -> None:
+    """Tell the CA to validate one challenge. A challenge answered before a crash (the CA
+    already moved it on) counts as answered: some CAs refuse a second answer."""
+    if row.challenge_url is None:
+        raise AcmeError(f"no challenge to answer for {row.identifier}", retryable=False)
+    try:
+        await step.acme.answer(row.type, row.challenge_url)
+    except AcmeError as exc:
+        if exc.retryable:
+            raise
+        authz = await step.acme.fetch_authorization(row.authz_url)
+        challenge = authz.challenges.get(row.type.value)
+        moved_on = challenge is not None and challenge.status in {"processing", "valid"}
+        if authz.status == AuthzStatus.PENDING and not moved_on:
+            raise
+        row.authz_status = AuthzStatus(authz.status)
+    row.answered_at = step.now
 
 
 async def _follow_order(step: Step, order: OrderInfo) -> float | None:
