@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import uvicorn
 
 from shared.config import Settings, load_settings
-from shared.crypto import new_key_spec
+from shared.crypto import load_keyring, new_key_spec
 from shared.errors import ConfigError
 from shared.logs import configure_logging
 from shared.states import Role
@@ -51,9 +51,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(130) from None
 
 
-def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
+def _preflight(command: str, settings: Settings) -> None:
+    """Refuse a process that cannot work, with one line, before anything starts."""
+    if command in {"api", "worker"} and settings.redis_url is None:
+        raise ConfigError(
+            f"CERTKEEPER_REDIS_URL is required for `{command}`; `all-in-one` runs without Redis"
+        )
     if settings.embedded_database:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret = settings.encryption_keys
+    load_keyring(secret.get_secret_value() if secret else None, data_dir=settings.data_dir,
+                 embedded=settings.embedded_database)
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
+    _preflight(args.command, settings)
     if args.command == "migrate":
         from shared.migrate import upgrade
 

@@ -60,6 +60,15 @@ async def get_certificate(session: AsyncSession, certificate_id: UUID) -> Certif
     return cert
 
 
+def chain_pem(cert: Certificate, alternate: int | None) -> str:
+    """The default chain, or the ``alternate``-th (1-based) chain the CA offered."""
+    if alternate is None:
+        return cert.chain_pem
+    if alternate > len(cert.alternate_chains_pem):
+        raise NotFound(f"the certificate has {len(cert.alternate_chains_pem)} alternate chains")
+    return cert.alternate_chains_pem[alternate - 1]
+
+
 async def export_private_key(
     session: AsyncSession, keyring: Keyring, certificate_id: UUID, actor: Principal
 ) -> bytes:

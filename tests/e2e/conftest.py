@@ -19,7 +19,7 @@ def with_account(stack: Stack) -> Stack:
 @pytest.fixture(scope="session")
 def prod() -> Iterator[Stack]:
     """Postgres + Redis + ``certkeeper api`` + ``certkeeper worker issuer`` + Pebble."""
-    with production_stack() as stack:
+    with production_stack({"PEBBLE_ALTERNATE_ROOTS": "1"}) as stack:
         yield with_account(stack)
 
 

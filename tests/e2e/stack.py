@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,14 +80,25 @@ class Stack:
 
     def wait_final(self, request_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """Poll the request until it is issued, failed or cancelled."""
+        return self.wait_for(request_id, lambda status: status in FINAL, timeout)
+
+    def wait_status(self, request_id: str, wanted: str, timeout: float = 30.0) -> dict[str, Any]:
+        """Poll until the request reaches ``wanted``; fail early if it ends elsewhere."""
+        body = self.wait_for(request_id, lambda s: s == wanted or s in FINAL, timeout)
+        assert body["status"] == wanted, body
+        return body
+
+    def wait_for(
+        self, request_id: str, done: Callable[[str], bool], timeout: float
+    ) -> dict[str, Any]:
         client = self.client()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             body: dict[str, Any] = client.get(f"/v1/certificate-requests/{request_id}").json()
-            if body["status"] in FINAL:
+            if done(body["status"]):
                 return body
-            time.sleep(0.05)
-        raise AssertionError(f"request {request_id} not final after {timeout}s: {body}\n"
+            time.sleep(0.02)
+        raise AssertionError(f"request {request_id} stuck after {timeout}s: {body}\n"
                              + self.logs())
 
     def logs(self) -> str:

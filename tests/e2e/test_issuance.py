@@ -48,7 +48,7 @@ def test_manual_dns01_wildcard_and_apex(prod: Stack) -> None:
     )
     assert created.status_code == 202, created.text
     request_id = created.json()["id"]
-    waiting = _wait_status(prod, request_id, "awaiting_manual_validation")
+    waiting = prod.wait_status(request_id, "awaiting_manual_validation")
     challenges = waiting["challenges"]
     assert {c["txt_name"] for c in challenges} == {"_acme-challenge.shop.example.test"}
     assert len({c["txt_value"] for c in challenges}) == 2
@@ -64,17 +64,3 @@ def test_manual_dns01_wildcard_and_apex(prod: Stack) -> None:
     assert done["status"] == "issued", done
     assert_valid_certificate(prod, done["certificate_id"], ["*.shop.example.test",
                                                              "shop.example.test"])
-
-
-def _wait_status(stack: Stack, request_id: str, status: str) -> dict[str, object]:
-    import time
-
-    client = stack.client()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        body = client.get(f"/v1/certificate-requests/{request_id}").json()
-        if body["status"] == status:
-            return dict(body)
-        assert body["status"] not in {"issued", "failed", "cancelled"}, body
-        time.sleep(0.05)
-    raise AssertionError(f"request never reached {status}: {body}")

@@ -51,11 +51,16 @@ async def get_certificate(
     responses={200: {"content": {PEM_CHAIN: {}}}, **problems(404)},
 )
 async def get_certificate_pem(
-    certificate_id: UUID, session: SessionDep, _viewer: Viewer
+    certificate_id: UUID,
+    session: SessionDep,
+    _viewer: Viewer,
+    alternate: int | None = Query(
+        None, ge=1, description="Return the CA's N-th alternate chain instead (1-based)"
+    ),
 ) -> Response:
     """The certificate followed by its chain, as the CA issued it."""
     cert = await certificates.get_certificate(session, certificate_id)
-    return Response(cert.chain_pem, media_type=PEM_CHAIN)
+    return Response(certificates.chain_pem(cert, alternate), media_type=PEM_CHAIN)
 
 
 @router.get(

@@ -1,0 +1,73 @@
+"""The OpenAPI document is a contract: generated clients depend on its names."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from services.api.app import create_app
+from services.api.deps import AppServices
+
+EXPECTED_OPERATIONS = {
+    ("post", "/v1/acme-accounts"): ("createAcmeAccount", "acme-accounts"),
+    ("get", "/v1/acme-accounts"): ("listAcmeAccounts", "acme-accounts"),
+    ("get", "/v1/acme-accounts/{account_id}"): ("getAcmeAccount", "acme-accounts"),
+    ("delete", "/v1/acme-accounts/{account_id}"): ("deactivateAcmeAccount", "acme-accounts"),
+    ("post", "/v1/certificate-requests"): ("createCertificateRequest", "certificate-requests"),
+    ("get", "/v1/certificate-requests"): ("listCertificateRequests", "certificate-requests"),
+    ("get", "/v1/certificate-requests/{request_id}"):
+        ("getCertificateRequest", "certificate-requests"),
+    ("post", "/v1/certificate-requests/{request_id}/verify"):
+        ("verifyCertificateRequest", "certificate-requests"),
+    ("post", "/v1/certificate-requests/{request_id}/cancel"):
+        ("cancelCertificateRequest", "certificate-requests"),
+    ("get", "/v1/certificates"): ("listCertificates", "certificates"),
+    ("get", "/v1/certificates/{certificate_id}"): ("getCertificate", "certificates"),
+    ("get", "/v1/certificates/{certificate_id}/pem"): ("getCertificatePem", "certificates"),
+    ("get", "/v1/certificates/{certificate_id}/private-key"):
+        ("getCertificatePrivateKey", "certificates"),
+    ("get", "/healthz"): ("getHealth", "health"),
+    ("get", "/readyz"): ("getReadiness", "health"),
+}
+
+
+@asynccontextmanager
+async def _never_opened() -> AsyncIterator[AppServices]:
+    raise AssertionError("the schema needs no services")
+    yield  # pragma: no cover
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    return create_app(_never_opened).openapi()
+
+
+def _operations(schema: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method, path): op
+        for path, item in schema["paths"].items()
+        for method, op in item.items()
+    }
+
+
+def test_operation_ids_and_tags_are_stable(schema: dict[str, Any]) -> None:
+    found = {key: (op["operationId"], op["tags"][0]) for key, op in _operations(schema).items()}
+    assert found == EXPECTED_OPERATIONS
+
+
+def test_every_v1_operation_needs_a_bearer_token(schema: dict[str, Any]) -> None:
+    for (_method, path), op in _operations(schema).items():
+        if path.startswith("/v1/"):
+            assert op.get("security") == [{"HTTPBearer": []}], path
+            assert "401" in op["responses"] and "403" in op["responses"], path
+
+
+def test_errors_are_documented_as_problem_json(schema: dict[str, Any]) -> None:
+    assert "ProblemBody" in schema["components"]["schemas"]
+    for (_method, path), op in _operations(schema).items():
+        if path.startswith("/v1/"):
+            content = op["responses"]["422"]["content"]
+            assert "application/problem+json" in content, path
