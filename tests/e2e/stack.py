@@ -137,11 +137,15 @@ def base_env(port: int, directory_url: str, ca_bundle: str, **extra: str) -> dic
 
 @contextlib.contextmanager
 def acme_servers(
-    port: int, pebble_env: Mapping[str, str] | None = None
+    port: int,
+    pebble_env: Mapping[str, str] | None = None,
+    pebble_config: Mapping[str, Any] | None = None,
 ) -> Iterator[tuple[ChallTestSrv, PebbleServer]]:
     with (
         challtestsrv() as dns,
-        pebble_server(http_port=port, dns_server=dns.dns_server, env=pebble_env) as peb,
+        pebble_server(
+            http_port=port, dns_server=dns.dns_server, env=pebble_env, config=pebble_config
+        ) as peb,
     ):
         yield dns, peb
 
@@ -177,13 +181,16 @@ def production_stack(pebble_env: Mapping[str, str] | None = None) -> Iterator[St
 
 @contextlib.contextmanager
 def embedded_stack(
-    pebble_env: Mapping[str, str] | None = None, *, faults: bool = False
+    pebble_env: Mapping[str, str] | None = None,
+    *,
+    faults: bool = False,
+    pebble_config: Mapping[str, Any] | None = None,
 ) -> Iterator[Stack]:
     """All-in-one on SQLite; with ``faults``, the CA is reached through a FaultProxy."""
     port = free_port()
     with (
         temp_dir("ck-embedded-") as logs,
-        acme_servers(port, pebble_env) as (dns, peb),
+        acme_servers(port, pebble_env, pebble_config) as (dns, peb),
         contextlib.ExitStack() as extra,
     ):
         proxy = extra.enter_context(fault_proxy(peb)) if faults else None

@@ -177,7 +177,9 @@ def _write_tls(tmp: Path) -> tuple[Path, Path, Path]:
     return ca_path, cert_path, key_path
 
 
-def _write_config(tmp: Path, ports: list[int], http_port: int) -> Path:
+def _write_config(
+    tmp: Path, ports: list[int], http_port: int, extra: Mapping[str, Any]
+) -> Path:
     listen, mgmt, tls = ports
     config = {
         "pebble": {
@@ -189,6 +191,7 @@ def _write_config(tmp: Path, ports: list[int], http_port: int) -> Path:
             "tlsPort": tls,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": False,
+            **extra,
         }
     }
     path = tmp / "pebble-config.json"
@@ -197,10 +200,15 @@ def _write_config(tmp: Path, ports: list[int], http_port: int) -> Path:
 
 
 def _launch_pebble(
-    tmp: Path, http_port: int, dns_server: str, env: Mapping[str, str], timeout: float
+    tmp: Path,
+    http_port: int,
+    dns_server: str,
+    env: Mapping[str, str],
+    timeout: float,
+    extra: Mapping[str, Any],
 ) -> tuple[subprocess.Popen[bytes], list[int]]:
     ports = free_ports(3)
-    config = _write_config(tmp, ports, http_port)
+    config = _write_config(tmp, ports, http_port, extra)
     log_path = tmp / "pebble.log"
     argv: list[StrPath] = [PEBBLE, "-config", config, "-dnsserver", dns_server]
     proc = start(argv, log_path=log_path, env=env, cwd=tmp)
@@ -226,6 +234,7 @@ def pebble_server(
     dns_server: str,
     env: Mapping[str, str] | None = None,
     timeout: float = 20.0,
+    config: Mapping[str, Any] | None = None,
 ) -> Iterator[PebbleServer]:
     """Pebble validating HTTP-01 on ``http_port`` and resolving through ``dns_server``.
 
@@ -237,7 +246,7 @@ def pebble_server(
     with temp_dir("ck-pebble-") as tmp:
         ca_path, _, _ = _write_tls(tmp)
         proc, (listen, mgmt, tls) = retry_on_port_clash(
-            lambda: _launch_pebble(tmp, http_port, dns_server, full_env, timeout)
+            lambda: _launch_pebble(tmp, http_port, dns_server, full_env, timeout, config or {})
         )
         try:
             yield PebbleServer(
