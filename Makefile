@@ -15,10 +15,10 @@ SYSTEM_PACKAGES ?= pebble bind9 redis-server postgresql python3-venv curl
 
 # The test runner; override to run a subset, e.g.
 #   make test PYTEST='.venv/bin/pytest -q -x' TESTS=tests/unit
-PYTEST ?= $(BIN)/pytest -n 2 -q
+PYTEST ?= $(BIN)/pytest -n 2 --dist loadfile -q
 TESTS ?= tests
 
-.PHONY: help install system-packages venv lint test run demo demo-stop clean distclean
+.PHONY: help install system-packages venv lint test bench run demo demo-stop clean distclean
 
 help:
 	@echo "make install    Debian packages (only missing ones) + $(VENV) with certkeeper[dev]"
@@ -26,6 +26,7 @@ help:
 	@echo "make demo-stop  stop the processes 'make demo' started"
 	@echo "make test       lint, type-check, then the test suites ($(PYTEST) $(TESTS))"
 	@echo "make lint       ruff check + mypy (strict)"
+	@echo "make bench      issuance latency and throughput against Pebble, vs a raw acme client"
 	@echo "make run        certkeeper all-in-one with embedded defaults (SQLite in ./data)"
 	@echo "make clean      stop the demo, remove ./data/demo and caches"
 	@echo "make distclean  clean + remove $(VENV)"
@@ -46,10 +47,13 @@ $(STAMP): pyproject.toml
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy shared services
+	$(BIN)/mypy --strict shared services
 
 test: install lint
 	$(PYTEST) $(TESTS)
+
+bench: install
+	$(BIN)/python -m bench.issuance
 
 run: venv
 	$(BIN)/certkeeper all-in-one
