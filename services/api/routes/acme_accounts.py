@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from services.api.deps import DEFAULT_PAGE, Admin, Cursor, Limit, ServicesDep, SessionDep, Viewer
 from services.api.schemas.accounts import AcmeAccountCreate, AcmeAccountPublic
-from services.api.schemas.common import PageOf, problems
+from services.api.schemas.common import PageOf, page_of, problems
 from shared.services import accounts
 from shared.services.accounts import AccountSpec
 
@@ -38,10 +38,7 @@ async def list_acme_accounts(
     session: SessionDep, _viewer: Viewer, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
 ) -> PageOf[AcmeAccountPublic]:
     page = await accounts.list_accounts(session, cursor, limit)
-    return PageOf[AcmeAccountPublic](
-        items=[AcmeAccountPublic.model_validate(a) for a in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return page_of(AcmeAccountPublic, page)
 
 
 @router.get("/{account_id}", operation_id="getAcmeAccount", responses=problems(404))

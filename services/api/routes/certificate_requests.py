@@ -13,7 +13,7 @@ from services.api.deps import (
     SessionDep,
     Viewer,
 )
-from services.api.schemas.common import PageOf, problems
+from services.api.schemas.common import PageOf, page_of, problems
 from services.api.schemas.requests import CertificateRequestCreate, CertificateRequestPublic
 from shared.services import requests
 from shared.services.requests import RequestSpec
@@ -48,10 +48,7 @@ async def list_certificate_requests(
     limit: Limit = DEFAULT_PAGE,
 ) -> PageOf[CertificateRequestPublic]:
     page = await requests.list_requests(session, status=status, cursor=cursor, limit=limit)
-    return PageOf[CertificateRequestPublic](
-        items=[CertificateRequestPublic.model_validate(r) for r in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return page_of(CertificateRequestPublic, page)
 
 
 @router.get("/{request_id}", operation_id="getCertificateRequest", responses=problems(404))

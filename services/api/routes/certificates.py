@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Response
 
 from services.api.deps import DEFAULT_PAGE, Cursor, Limit, Operator, ServicesDep, SessionDep, Viewer
 from services.api.schemas.certificates import CertificatePublic
-from services.api.schemas.common import PageOf, problems
+from services.api.schemas.common import PageOf, page_of, problems
 from shared.services import certificates
 from shared.states import CertificateStatus
 
@@ -31,10 +31,7 @@ async def list_certificates(
         session, status=status, domain=domain, expires_before=expires_before,
         cursor=cursor, limit=limit,
     )
-    return PageOf[CertificatePublic](
-        items=[CertificatePublic.model_validate(c) for c in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return page_of(CertificatePublic, page)
 
 
 @router.get("/{certificate_id}", operation_id="getCertificate", responses=problems(404))

@@ -6,7 +6,10 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.services.pagination import Page
+
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 class ApiModel(BaseModel):
@@ -16,6 +19,14 @@ class ApiModel(BaseModel):
 class PageOf(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last")
+
+
+def page_of(model: type[M], page: Page[Any]) -> PageOf[M]:
+    """A service-layer page as the API shows it."""
+    shown: PageOf[M] = PageOf[model](  # type: ignore[valid-type]
+        items=[model.model_validate(item) for item in page.items], next_cursor=page.next_cursor
+    )
+    return shown
 
 
 class ProblemBody(BaseModel):
