@@ -12,12 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
 from shared.crypto import EC_CURVES, RSA_SIZES
+from shared.dns_lookup import make_resolver, txt_values
 from shared.errors import (
     AccountAmbiguous,
     Conflict,
     InvalidChallengeChoice,
     InvalidKeySpec,
     NotFound,
+    Problem,
     ValidationProblem,
 )
 from shared.models import AcmeAccount, CertificateRequest
@@ -32,6 +34,12 @@ logger = logging.getLogger(__name__)
 ADVANCE_REQUEST = "advance_request"
 DEFAULT_RSA_SIZE = 2048
 DEFAULT_CURVE = "p-256"
+
+
+class DnsRecordsMissing(Problem):
+    slug = "dns-records-missing"
+    title = "The TXT records are not visible in DNS yet"
+    status = 409
 
 
 class DnsProviderNotFound(ValidationProblem):
@@ -171,18 +179,42 @@ async def list_requests(
 
 
 async def verify_request(
-    session: AsyncSession, queue: JobQueue, request_id: UUID
+    session: AsyncSession,
+    queue: JobQueue,
+    request_id: UUID,
+    *,
+    resolvers: list[str],
+    check_dns: bool = True,
 ) -> CertificateRequest:
-    """Manual mode: the person placed the values; tell the CA to validate now."""
+    """Manual mode: the person placed the values; tell the CA to validate now. DNS-01
+    records are looked up first: a CA that finds no record fails the order for good."""
     request = await get_request(session, request_id)
     if request.status is not RequestStatus.AWAITING_MANUAL_VALIDATION:
         raise Conflict(f"request is {request.status}, not awaiting_manual_validation")
+    if check_dns and request.challenge_type is ChallengeType.DNS_01:
+        await _check_txt_records(request, resolvers)
     request.status = RequestStatus.VALIDATING
     request.polls = 0
     request.next_run_at = utcnow()
     await session.commit()
     await ring(queue, request)
     return request
+
+
+async def _check_txt_records(request: CertificateRequest, resolvers: list[str]) -> None:
+    resolver = make_resolver(resolvers)
+    missing = []
+    for row in request.challenges:
+        if row.txt_name is None or row.txt_value is None or row.answered_at is not None:
+            continue
+        if row.txt_value not in await txt_values(resolver, row.txt_name):
+            missing.append({"name": row.txt_name, "value": row.txt_value})
+    if missing:
+        raise DnsRecordsMissing(
+            f"{len(missing)} TXT record(s) not visible yet: "
+            + ", ".join(m["name"] for m in missing),
+            missing=missing,
+        )
 
 
 async def cancel_request(

@@ -160,7 +160,7 @@ def production_stack(pebble_env: Mapping[str, str] | None = None) -> Iterator[St
         acme_servers(port, pebble_env) as (dns, peb),
     ):
         env = base_env(
-            port, peb.directory_url, peb.ca_bundle,
+            port, peb.directory_url, peb.ca_bundle, CERTKEEPER_DNS_RESOLVERS=dns.dns_server,
             CERTKEEPER_DATABASE_URL=pg.dsn, CERTKEEPER_REDIS_URL=rd.url,
             CERTKEEPER_ENCRYPTION_KEYS=new_key_spec(), CERTKEEPER_DATA_DIR=str(logs / "data"),
         )

@@ -53,8 +53,16 @@ def test_manual_dns01_wildcard_and_apex(prod: Stack) -> None:
     assert {c["txt_name"] for c in challenges} == {"_acme-challenge.shop.example.test"}
     assert len({c["txt_value"] for c in challenges}) == 2
     assert sorted(c["wildcard"] for c in challenges) == [False, True]
-    for challenge in challenges:
-        prod.dns.set_txt(challenge["txt_name"], challenge["txt_value"])
+    prod.dns.set_txt(challenges[0]["txt_name"], challenges[0]["txt_value"])
+    early = client.post(f"/v1/certificate-requests/{request_id}/verify")
+    assert early.status_code == 409, early.text
+    assert early.json()["type"] == "urn:certkeeper:problem:dns-records-missing"
+    assert early.json()["missing"] == [
+        {"name": challenges[1]["txt_name"], "value": challenges[1]["txt_value"]}
+    ]
+    unchanged = prod.wait_status(request_id, "awaiting_manual_validation")
+    assert unchanged["updated_at"] == waiting["updated_at"]
+    prod.dns.set_txt(challenges[1]["txt_name"], challenges[1]["txt_value"])
     try:
         verified = client.post(f"/v1/certificate-requests/{request_id}/verify")
         assert verified.status_code == 202, verified.text

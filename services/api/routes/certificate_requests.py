@@ -60,13 +60,24 @@ async def get_certificate_request(
 
 @router.post(
     "/{request_id}/verify", operation_id="verifyCertificateRequest",
-    status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409),
+    status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409, 503),
 )
 async def verify_certificate_request(
-    request_id: UUID, session: SessionDep, services: ServicesDep, _op: Operator
+    request_id: UUID,
+    session: SessionDep,
+    services: ServicesDep,
+    _op: Operator,
+    skip_dns_check: bool = Query(
+        False, description="Ask the CA without first looking the TXT records up, e.g. when "
+        "Certkeeper's resolvers cannot see the public zone"
+    ),
 ) -> CertificateRequestPublic:
-    """Manual validation: the records are in place; ask the CA to check them now."""
-    verified = await requests.verify_request(session, services.queue, request_id)
+    """Manual validation: the records are in place; ask the CA to check them now. DNS-01
+    records are looked up first (409 `dns-records-missing` if one is not visible yet)."""
+    verified = await requests.verify_request(
+        session, services.queue, request_id,
+        resolvers=services.runtime.settings.dns_resolvers, check_dns=not skip_dns_check,
+    )
     return CertificateRequestPublic.model_validate(verified)
 
 
