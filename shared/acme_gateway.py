@@ -6,17 +6,14 @@ shared). Never call acme's blocking poll loops: the issuer polls by rescheduling
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, ParamSpec, TypeVar, cast
 
 import requests
-from acme import challenges, errors, messages
+from acme import challenges, messages
 from acme.client import ClientNetwork, ClientV2
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -26,7 +23,7 @@ from josepy.jwa import ES256, ES384, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 from requests.utils import parse_header_links
 
-from shared.errors import AcmeError, AcmeRateLimited, AcmeUnavailable
+from shared.acme_errors import ResponseRecorder, problem_dict, translate
 from shared.states import ChallengeType
 
 logger = logging.getLogger(__name__)
@@ -35,10 +32,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 USER_AGENT = "certkeeper/0.1 acme-python"
-BAD_NONCE_RETRIES = 8
-ACME_ERROR_PREFIX = "urn:ietf:params:acme:error:"
-# Server-side ACME errors worth retrying; every other 4xx problem is final.
-_RETRYABLE_CODES = frozenset({"serverInternal", "rateLimited", "badNonce"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,45 +70,6 @@ class DownloadedChain:
     alternates_pem: list[str]
 
 
-class _ResponseRecorder:
-    """A ``requests`` response hook: remembers the last status and Retry-After."""
-
-    def __init__(self) -> None:
-        self.status: int | None = None
-        self.retry_after: float | None = None
-
-    def __call__(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
-        self.status = response.status_code
-        self.retry_after = parse_retry_after(response.headers.get("Retry-After"))
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def problem_dict(error: messages.Error | None) -> dict[str, Any] | None:
-    if error is None:
-        return None
-    body: dict[str, Any] = {"type": error.typ, "detail": error.detail or error.title or ""}
-    if error.identifier is not None:
-        body["identifier"] = error.identifier.value
-    if error.subproblems:
-        body["subproblems"] = [problem_dict(sub) for sub in error.subproblems]
-    return body
-
-
 def account_jwk(key_pem: bytes) -> tuple[JWK, JWASignature]:
     key = serialization.load_pem_private_key(key_pem, password=None)
     if isinstance(key, ec.EllipticCurvePrivateKey):
@@ -129,7 +83,7 @@ def account_jwk(key_pem: bytes) -> tuple[JWK, JWASignature]:
 class AcmeGateway:
     """One ACME conversation: the account key, its session and nonces."""
 
-    def __init__(self, client: ClientV2, recorder: _ResponseRecorder) -> None:
+    def __init__(self, client: ClientV2, recorder: ResponseRecorder) -> None:
         self._client = client
         self._recorder = recorder
 
@@ -151,10 +105,10 @@ class AcmeGateway:
             jwk, account=account, alg=alg, verify_ssl=cast(bool, verify),
             user_agent=USER_AGENT, timeout=request_timeout,
         )
-        recorder = _ResponseRecorder()
+        recorder = ResponseRecorder()
         net.session.hooks["response"].append(recorder)
         if isinstance(directory, str):
-            directory = await _translate(recorder, ClientV2.get_directory, directory, net)
+            directory = await translate(recorder, ClientV2.get_directory, directory, net)
         return cls(ClientV2(directory, net), recorder)
 
     @property
@@ -253,60 +207,12 @@ class AcmeGateway:
         return response
 
     async def _call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        return await _translate(self._recorder, fn, *args, **kwargs)
+        return await translate(self._recorder, fn, *args, **kwargs)
 
 
 def dns01_txt_value(key_authorization: str) -> str:
     digest = hashlib.sha256(key_authorization.encode()).digest()
     return b64.b64encode(digest).decode()
-
-
-async def _translate(
-    recorder: _ResponseRecorder, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
-) -> R:
-    """Run one blocking step in a thread; retry badNonce; translate errors at the boundary."""
-    for attempt in range(BAD_NONCE_RETRIES + 1):
-        try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        except messages.Error as exc:
-            if exc.code == "badNonce" and attempt < BAD_NONCE_RETRIES:
-                continue
-            raise _from_problem(exc, recorder) from exc
-        except errors.ClientError as exc:
-            raise _from_status(str(exc), recorder) from exc
-        except (requests.RequestException, errors.Error, OSError) as exc:
-            raise AcmeUnavailable(f"ACME server unreachable: {type(exc).__name__}") from exc
-    raise AcmeUnavailable("ACME server kept rejecting nonces")
-
-
-def _from_problem(exc: messages.Error, recorder: _ResponseRecorder) -> AcmeError:
-    code = exc.code or exc.typ.removeprefix(ACME_ERROR_PREFIX)
-    detail = exc.detail or exc.title or code
-    status = recorder.status or 400
-    problem = problem_dict(exc)
-    if code == "rateLimited" or status == 429:
-        return AcmeRateLimited(
-            detail, retryable=True, retry_after=recorder.retry_after, acme_type=exc.typ,
-            acme_problem=problem,
-        )
-    if status >= 500:
-        return AcmeUnavailable(f"ACME server error {status}: {detail}",
-                               retry_after=recorder.retry_after)
-    return AcmeError(
-        detail, retryable=code in _RETRYABLE_CODES, acme_type=exc.typ, acme_problem=problem
-    )
-
-
-def _from_status(detail: str, recorder: _ResponseRecorder) -> AcmeError:
-    status = recorder.status or 0
-    if status == 429:
-        return AcmeRateLimited(
-            f"rate limited (HTTP 429): {detail[:200]}", retryable=True,
-            retry_after=recorder.retry_after,
-        )
-    if status >= 500 or status == 0:
-        return AcmeUnavailable(f"ACME server error {status}", retry_after=recorder.retry_after)
-    return AcmeError(f"unexpected ACME response {status}", retryable=False)
 
 
 def _order_info(url: str, body: messages.Order, retry_after: float | None) -> OrderInfo:

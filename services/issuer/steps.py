@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 FIRST_POLL_SECONDS = 0.02
 MAX_POLL_SECONDS = 10.0
 MAX_RETRY_AFTER_SECONDS = 3600.0
+# How long one job may wait for the CA in place before handing the wait to the queue.
+INLINE_WAIT_SECONDS = 1.0
+MAX_ORDER_ROUNDS = 20
 
 
 @dataclass
@@ -147,11 +150,16 @@ async def _answer(step: Step, row: Challenge) -> None:
 
 
 async def _follow_order(step: Step, order: OrderInfo) -> float | None:
+    """Drive the order as far as it goes. Short waits (the CA validating or issuing) are
+    spent here, asleep without blocking the loop, rather than on a round trip through the
+    queue; longer ones, or a CA's Retry-After, go back to the queue."""
     req = step.request
-    for _ in range(3):
+    waited = 0.0
+    for _ in range(MAX_ORDER_ROUNDS):
         req.order_status = order.status
         if order.status == "ready":
             order = await step.acme.finalize(order.url, order.finalize_url, _csr(req))
+            req.polls = 0
             continue
         if order.status == "valid" and order.certificate_url:
             await _store_certificate(step, order.certificate_url)
@@ -159,8 +167,13 @@ async def _follow_order(step: Step, order: OrderInfo) -> float | None:
         if order.status == "invalid":
             await _fail_invalid_order(step, order)
             return None
-        break
-    req.polls += 1
+        req.polls += 1
+        delay = poll_delay(req.polls, order.retry_after)
+        if waited + delay > INLINE_WAIT_SECONDS:
+            return delay
+        await asyncio.sleep(delay)
+        waited += delay
+        order = await step.acme.fetch_order(order.url)
     return poll_delay(req.polls, order.retry_after)
 
 

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 import pytest
 
 from services.issuer.steps import poll_delay
-from shared.acme_gateway import parse_retry_after
+from shared.acme_errors import parse_retry_after
 
 NOW = datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC)
 
