@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     worker_max_jobs: int = Field(100, ge=1, le=1000)
     job_lease_seconds: float = Field(60.0, gt=0)
     sweep_interval_seconds: float = Field(15.0, gt=0)
-    queue_poll_seconds: float = Field(0.05, gt=0)
+    queue_poll_seconds: float = Field(0.02, gt=0)
     acme_timeout_seconds: int = Field(15, ge=1)
 
     _split = field_validator("dns_resolvers", "allowed_private_suffixes", mode="before")(

@@ -29,7 +29,8 @@ from shared.states import (
 
 logger = logging.getLogger(__name__)
 
-FIRST_POLL_SECONDS = 0.02
+FIRST_POLL_SECONDS = 0.01
+POLL_GROWTH = 1.5
 MAX_POLL_SECONDS = 10.0
 MAX_RETRY_AFTER_SECONDS = 3600.0
 # How long one job may wait for the CA in place before handing the wait to the queue.
@@ -51,8 +52,8 @@ StepFunction = Callable[[Step], Awaitable[float | None]]
 
 def poll_delay(polls: int, retry_after: float | None) -> float:
     """Start short and back off; a CA's Retry-After wins when it asks for longer."""
-    doublings = min(max(polls - 1, 0), 32)  # the cap is reached long before; no overflow
-    delay: float = min(FIRST_POLL_SECONDS * 2.0**doublings, MAX_POLL_SECONDS)
+    steps = min(max(polls - 1, 0), 64)  # the cap is reached long before; no overflow
+    delay: float = min(FIRST_POLL_SECONDS * POLL_GROWTH**steps, MAX_POLL_SECONDS)
     if retry_after is not None:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
     return delay

@@ -20,23 +20,23 @@ def http_date(when: datetime) -> str:
 # --- poll_delay -----------------------------------------------------------------------
 
 
-def test_first_poll_waits_twenty_milliseconds() -> None:
-    assert poll_delay(1, None) == pytest.approx(0.02)
+def test_first_poll_waits_ten_milliseconds() -> None:
+    assert poll_delay(1, None) == pytest.approx(0.01)
 
 
 def test_poll_count_zero_waits_like_the_first_poll() -> None:
-    assert poll_delay(0, None) == pytest.approx(0.02)
+    assert poll_delay(0, None) == pytest.approx(0.01)
 
 
-def test_each_poll_doubles_the_delay() -> None:
+def test_each_poll_waits_half_again_as_long() -> None:
     delays = [poll_delay(polls, None) for polls in range(1, 6)]
 
-    assert delays == pytest.approx([0.02, 0.04, 0.08, 0.16, 0.32])
+    assert delays == pytest.approx([0.01, 0.015, 0.0225, 0.03375, 0.050625])
 
 
 def test_delay_is_capped_at_ten_seconds() -> None:
-    assert poll_delay(9, None) == pytest.approx(5.12)
-    assert poll_delay(10, None) == 10.0
+    assert poll_delay(18, None) == pytest.approx(0.01 * 1.5**17)
+    assert poll_delay(19, None) == 10.0
     assert poll_delay(50, None) == 10.0
 
 
@@ -51,7 +51,7 @@ def test_longer_retry_after_wins() -> None:
 
 
 def test_shorter_retry_after_does_not_shorten_the_backoff() -> None:
-    assert poll_delay(8, 0.5) == pytest.approx(2.56)
+    assert poll_delay(16, 0.5) == pytest.approx(0.01 * 1.5**15)
     assert poll_delay(50, 0.0) == 10.0
 
 
