@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from shared.errors import InvalidChallengeChoice
 from shared.models import CertificateRequest
 from shared.states import ChallengeType, ValidationMode
 
@@ -38,8 +39,12 @@ class BuiltinHttpResponder:
 _http_responder: ChallengeSolver = BuiltinHttpResponder()
 
 
-class NoAutomaticSolver(Exception):
-    """No automatic solver exists for this request; the API refuses such requests."""
+class NoAutomaticSolver(InvalidChallengeChoice):
+    """No automatic solver exists for this request. The API refuses such requests, so this
+    only fires for rows written some other way; it fails the request at once."""
+
+    slug = "no-automatic-solver"
+    title = "No automatic challenge solver exists for this request"
 
 
 def solver_for(request: CertificateRequest) -> ChallengeSolver:
