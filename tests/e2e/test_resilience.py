@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from tests.e2e.db import query
@@ -42,8 +43,10 @@ def test_twenty_requests_at_once_all_issue(prod: Stack) -> None:
 
 def test_worker_killed_mid_flight_loses_nothing(prod: Stack) -> None:
     assert prod.worker is not None
+    log = prod.worker.log_path
+    seen = log.read_text().count("request.order_created")
     ids = _submit(prod, 12, "crash")
-    _wait_until_in_flight(prod, ids)
+    _wait_for_log(log, "request.order_created", more_than=seen)
     prod.worker.kill()
     in_flight = [_status(prod, i) for i in ids]
     prod.worker.start()
@@ -58,10 +61,9 @@ def _status(stack: Stack, request_id: str) -> str:
     return str(body["status"])
 
 
-def _wait_until_in_flight(stack: Stack, ids: list[str]) -> None:
+def _wait_for_log(path: Path, event: str, more_than: int) -> None:
+    """Return as soon as the worker has logged ``event`` once more: it is mid-flight."""
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if any(_status(stack, i) in {"processing", "validating"} for i in ids):
-            return
-        time.sleep(0.005)
-    raise AssertionError("no request ever got in flight")
+    while path.read_text().count(event) <= more_than:
+        assert time.monotonic() < deadline, f"the worker never logged {event}"
+        time.sleep(0.001)
