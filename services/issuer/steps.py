@@ -63,7 +63,7 @@ async def start_order(step: Step) -> float | None:
     """pending → processing: generate the key and CSR, create the order, record challenges."""
     req = step.request
     key_pem = await asyncio.to_thread(generate_private_key, req.key_type, req.key_size, req.curve)
-    csr_pem = make_csr(key_pem, req.names)
+    csr_pem = await asyncio.to_thread(make_csr, key_pem, req.names)
     order = await step.acme.new_order(csr_pem)
     req.private_key_sealed = step.keyring.seal(key_pem, req.private_key_context)
     req.csr_pem = csr_pem.decode()

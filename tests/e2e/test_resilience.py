@@ -56,6 +56,20 @@ def test_worker_killed_mid_flight_loses_nothing(prod: Stack) -> None:
     assert any(s != "issued" for s in in_flight), "the kill came after all work was done"
 
 
+def test_jobs_lost_with_redis_are_rung_again_by_the_sweeper(prod: Stack) -> None:
+    """Requests queued while no worker runs, then Redis is flushed: the database still has
+    them, and the sweeper of the next worker enqueues them again."""
+    assert prod.worker is not None and prod.redis is not None
+    prod.worker.stop()
+    ids = _submit(prod, 5, "flushed")
+    assert prod.redis.client().keys("arq:job:*"), "the api enqueued nothing"
+    prod.redis.flushall()
+    prod.worker.start()
+    results = [prod.wait_final(i, timeout=60) for i in ids]
+    assert [r["status"] for r in results] == ["issued"] * 5
+    assert "sweeper.requeued" in prod.worker.log_path.read_text()
+
+
 def _status(stack: Stack, request_id: str) -> str:
     body: dict[str, Any] = stack.client().get(f"/v1/certificate-requests/{request_id}").json()
     return str(body["status"])
