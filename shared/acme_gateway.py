@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ParamSpec, TypeVar, cast
 
 import requests
 from acme import challenges, messages
 from acme.client import ClientNetwork, ClientV2
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy import b64
@@ -153,8 +154,8 @@ class AcmeGateway:
     async def new_order(self, csr_pem: bytes) -> OrderInfo:
         orderr = await self._call(self._client.new_order, csr_pem)
         info = _order_info(orderr.uri, orderr.body, self._recorder.retry_after)
-        authzs = [_authz_info(a.uri, a.body) for a in orderr.authorizations]
-        return OrderInfo(**{**_fields(info), "authorizations": authzs})
+        return replace(info, authorizations=[_authz_info(a.uri, a.body)
+                                             for a in orderr.authorizations])
 
     async def fetch_order(self, order_url: str) -> OrderInfo:
         response = await self._call(self._post, order_url, None)
@@ -174,8 +175,6 @@ class AcmeGateway:
         await self._call(self._post, challenge_url, reply)
 
     async def finalize(self, order_url: str, finalize_url: str, csr_pem: bytes) -> OrderInfo:
-        from cryptography import x509
-
         wrapped = messages.CertificateRequest(csr=x509.load_pem_x509_csr(csr_pem))
         response = await self._call(self._post, finalize_url, wrapped)
         body = messages.Order.from_json(response.json())
@@ -246,10 +245,6 @@ def _authz_info(url: str, body: messages.Authorization) -> AuthorizationInfo:
         challenges=found,
         error=error,
     )
-
-
-def _fields(info: OrderInfo) -> dict[str, Any]:
-    return {name: getattr(info, name) for name in OrderInfo.__slots__}
 
 
 class AcmeClients:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import select
@@ -217,14 +216,12 @@ async def _check_txt_records(request: CertificateRequest, resolvers: list[str]) 
         )
 
 
-async def cancel_request(
-    session: AsyncSession, request_id: UUID, now: datetime | None = None
-) -> CertificateRequest:
+async def cancel_request(session: AsyncSession, request_id: UUID) -> CertificateRequest:
     request = await get_request(session, request_id)
     if request.status.is_final:
         raise Conflict(f"request is already {request.status}")
     request.status = RequestStatus.CANCELLED
-    request.finished_at = now or utcnow()
+    request.finished_at = utcnow()
     request.private_key_sealed = None
     request.lease_owner = None
     request.lease_until = None
