@@ -1,8 +1,8 @@
-"""Settings from ``CERTKEEPER_*`` environment variables, built lazily and validated once."""
+"""Settings from ``CERTKEEPER_*`` environment variables, read once at process start by
+the CLI and passed down (no import-time globals)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -105,8 +105,3 @@ def load_settings() -> Settings:
             field = ".".join(str(p) for p in error["loc"])
             parts.append(f"CERTKEEPER_{field.upper()}: {error['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(parts)) from None
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return load_settings()
