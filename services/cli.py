@@ -32,13 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="encryption keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser("generate", help="print a new CERTKEEPER_ENCRYPTION_KEYS value")
+    keys_sub.add_parser("rotate", help="re-seal every secret under the first key")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "keys":
+        if args.command == "keys" and args.keys_command == "generate":
             print(new_key_spec())
             return
         settings = load_settings()
@@ -72,6 +73,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
         upgrade(settings.sqlalchemy_url)
     elif args.command == "token":
         print(asyncio.run(_create_token(settings, Role(args.role), args.name)))
+    elif args.command == "keys":
+        print(asyncio.run(_rotate_keys(settings)))
     elif args.command == "worker":
         from services.issuer.worker import run_issuer_worker
 
@@ -113,3 +116,15 @@ async def _create_token(settings: Settings, role: Role, name: str) -> str:
     finally:
         await runtime.aclose()
     return token
+
+
+async def _rotate_keys(settings: Settings) -> str:
+    from shared.runtime import build_runtime
+    from shared.services.keys import reseal_all
+
+    runtime = build_runtime(settings)
+    try:
+        changed = await reseal_all(runtime.sessions, runtime.keyring)
+    finally:
+        await runtime.aclose()
+    return f"re-sealed {changed} value(s) under key {runtime.keyring.primary_id}"

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from services.issuer.context import IssuerContext, issuer_of
-from services.issuer.steps import STEPS, Step
+from services.issuer.steps import STEPS, Step, fail_request
 from shared.errors import AcmeError, Problem
 from shared.models import AcmeAccount, CertificateRequest
 from shared.services.requests import enqueue_advance
@@ -118,7 +118,7 @@ def _retry_later(req: CertificateRequest, problem: Problem, now: datetime) -> fl
     req.attempts += 1
     req.last_error = problem.to_dict()
     if req.attempts > MAX_ATTEMPTS:
-        _fail(req, problem, now)
+        fail_request(req, problem, now)
         return None
     delay = min(2.0**req.attempts, MAX_BACKOFF_SECONDS)
     retry_after = getattr(problem, "retry_after", None)
@@ -138,15 +138,8 @@ async def _fail_now(
 ) -> float | None:
     """Drop the step's partial changes and mark the request failed; nothing follows."""
     await _discard_changes(session, req)
-    _fail(req, problem, now)
+    fail_request(req, problem, now)
     return None
-
-
-def _fail(req: CertificateRequest, problem: Problem, now: datetime) -> None:
-    req.status = RequestStatus.FAILED
-    req.error = problem.to_dict()
-    req.finished_at = now
-    logger.info("request.failed", extra={"request_id": str(req.id), "problem": problem.type_uri()})
 
 
 async def _finish(

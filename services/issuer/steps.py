@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.issuer.solvers import solver_for
 from shared.acme_gateway import AcmeGateway, AuthorizationInfo, OrderInfo, dns01_txt_value
 from shared.crypto import Keyring, certificate_facts, generate_private_key, make_csr
-from shared.errors import AcmeError, ValidationFailed
+from shared.errors import AcmeError, Problem, ValidationFailed
 from shared.models import Certificate, CertificateName, CertificateRequest, Challenge
 from shared.states import (
     AuthzStatus,
@@ -231,10 +231,16 @@ async def _fail_invalid_order(step: Step, order: OrderInfo) -> None:
     failure = ValidationFailed(
         f"the CA could not validate {names}", order_error=order.error, authorizations=problems
     )
-    req.error = failure.to_dict()
+    fail_request(req, failure, step.now)
+
+
+def fail_request(req: CertificateRequest, problem: Problem, now: datetime) -> None:
+    """Final: record why, and keep no copy of a private key that will never be used."""
     req.status = RequestStatus.FAILED
-    req.finished_at = step.now
-    logger.info("request.failed", extra={"request_id": str(req.id), "reason": "invalid order"})
+    req.error = problem.to_dict()
+    req.private_key_sealed = None
+    req.finished_at = now
+    logger.info("request.failed", extra={"request_id": str(req.id), "problem": problem.type_uri()})
 
 
 STEPS: dict[RequestStatus, StepFunction] = {

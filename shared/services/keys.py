@@ -1,0 +1,72 @@
+"""Re-seal every secret under the keyring's first key, so older keys can be retired.
+
+Rotation without downtime: give every process ``CERTKEEPER_ENCRYPTION_KEYS=new,old``, run
+``certkeeper keys rotate``, then drop ``old``. Each value is swapped with a compare-and-set
+on the old ciphertext, so a row a worker changes meanwhile is simply left for the next run;
+running it again is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import InstrumentedAttribute
+
+from shared.crypto import Keyring
+from shared.db import Sessions
+from shared.models import AcmeAccount, Certificate, CertificateRequest
+
+BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SealedColumn:
+    model: Any
+    column: InstrumentedAttribute[bytes | None] | InstrumentedAttribute[bytes]
+    context: Callable[[Any], str]
+
+
+SEALED_COLUMNS = (
+    SealedColumn(AcmeAccount, AcmeAccount.key_sealed, lambda i: f"acme_accounts.key:{i}"),
+    SealedColumn(CertificateRequest, CertificateRequest.private_key_sealed,
+                 lambda i: f"certificate_requests.private_key:{i}"),
+    SealedColumn(Certificate, Certificate.private_key_sealed,
+                 lambda i: f"certificates.private_key:{i}"),
+)
+
+
+async def reseal_all(sessions: Sessions, keyring: Keyring) -> int:
+    """Re-seal what is not sealed under the primary key. Returns how many values changed."""
+    changed = 0
+    for sealed in SEALED_COLUMNS:
+        changed += await _reseal_column(sessions, keyring, sealed)
+    return changed
+
+
+async def _reseal_column(sessions: Sessions, keyring: Keyring, sealed: SealedColumn) -> int:
+    changed = 0
+    last_id = None
+    while True:
+        stmt = select(sealed.model.id, sealed.column).where(sealed.column.is_not(None))
+        if last_id is not None:
+            stmt = stmt.where(sealed.model.id > last_id)
+        async with sessions.begin() as session:
+            rows = (await session.execute(stmt.order_by(sealed.model.id).limit(BATCH))).all()
+            for row_id, value in rows:
+                if keyring.key_id_of(value) == keyring.primary_id:
+                    continue
+                context = sealed.context(row_id)
+                fresh = keyring.seal(keyring.open(value, context), context)
+                result = await session.execute(
+                    update(sealed.model)
+                    .where(sealed.model.id == row_id, sealed.column == value)
+                    .values({sealed.column.key: fresh})
+                    .execution_options(synchronize_session=False)
+                )
+                changed += int(getattr(result, "rowcount", 0))
+        if len(rows) < BATCH:
+            return changed
+        last_id = rows[-1][0]
