@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from sqlalchemy import LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,6 +22,11 @@ class AcmeAccount(IdMixin, TimestampMixin, Base):
     account_url: Mapped[str] = mapped_column(String(2048))
     key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
+    @staticmethod
+    def sealing_context(row_id: UUID) -> str:
+        """Associated data binding the sealed key to this row."""
+        return f"acme_accounts.key:{row_id}"
+
     @property
     def key_context(self) -> str:
-        return f"acme_accounts.key:{self.id}"
+        return self.sealing_context(self.id)

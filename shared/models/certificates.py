@@ -34,9 +34,14 @@ class Certificate(IdMixin, TimestampMixin, Base):
     status: Mapped[CertificateStatus] = mapped_column(str_enum(CertificateStatus), index=True)
     auto_renew: Mapped[bool]
 
+    @staticmethod
+    def sealing_context(row_id: UUID) -> str:
+        """Associated data binding the sealed key to this row."""
+        return f"certificates.private_key:{row_id}"
+
     @property
     def private_key_context(self) -> str:
-        return f"certificates.private_key:{self.id}"
+        return self.sealing_context(self.id)
 
     @property
     def alternate_chains(self) -> int:

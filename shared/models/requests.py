@@ -63,9 +63,14 @@ class CertificateRequest(IdMixin, TimestampMixin, Base):
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
+    @staticmethod
+    def sealing_context(row_id: UUID) -> str:
+        """Associated data binding the sealed key to this row."""
+        return f"certificate_requests.private_key:{row_id}"
+
     @property
     def private_key_context(self) -> str:
-        return f"certificate_requests.private_key:{self.id}"
+        return self.sealing_context(self.id)
 
 
 class Challenge(IdMixin, Base):

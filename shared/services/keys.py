@@ -8,9 +8,7 @@ running it again is harmless.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import InstrumentedAttribute
@@ -24,17 +22,14 @@ BATCH = 500
 
 @dataclass(frozen=True, slots=True)
 class SealedColumn:
-    model: Any
+    model: type[AcmeAccount] | type[CertificateRequest] | type[Certificate]
     column: InstrumentedAttribute[bytes | None] | InstrumentedAttribute[bytes]
-    context: Callable[[Any], str]
 
 
 SEALED_COLUMNS = (
-    SealedColumn(AcmeAccount, AcmeAccount.key_sealed, lambda i: f"acme_accounts.key:{i}"),
-    SealedColumn(CertificateRequest, CertificateRequest.private_key_sealed,
-                 lambda i: f"certificate_requests.private_key:{i}"),
-    SealedColumn(Certificate, Certificate.private_key_sealed,
-                 lambda i: f"certificates.private_key:{i}"),
+    SealedColumn(AcmeAccount, AcmeAccount.key_sealed),
+    SealedColumn(CertificateRequest, CertificateRequest.private_key_sealed),
+    SealedColumn(Certificate, Certificate.private_key_sealed),
 )
 
 
@@ -56,9 +51,9 @@ async def _reseal_column(sessions: Sessions, keyring: Keyring, sealed: SealedCol
         async with sessions.begin() as session:
             rows = (await session.execute(stmt.order_by(sealed.model.id).limit(BATCH))).all()
             for row_id, value in rows:
-                if keyring.key_id_of(value) == keyring.primary_id:
+                if value is None or keyring.key_id_of(value) == keyring.primary_id:
                     continue
-                context = sealed.context(row_id)
+                context = sealed.model.sealing_context(row_id)
                 fresh = keyring.seal(keyring.open(value, context), context)
                 result = await session.execute(
                     update(sealed.model)
