@@ -58,21 +58,14 @@ def _initdb(tmp: Path) -> None:
     run_checked(argv, log_path=tmp / "initdb.log", what="initdb", user=PG_USER, cwd=tmp)
 
 
+def _connect_args(port: int) -> list[StrPath]:
+    return ["-h", HOST, "-p", str(port), "-U", PG_USER]
+
+
 def _accepting(port: int) -> bool:
     if not tcp_open(HOST, port):
         return False
-    argv: list[StrPath] = [
-        PG_BIN / "pg_isready",
-        "-q",
-        "-h",
-        HOST,
-        "-p",
-        str(port),
-        "-U",
-        PG_USER,
-        "-t",
-        "1",
-    ]
+    argv: list[StrPath] = [PG_BIN / "pg_isready", "-q", *_connect_args(port), "-t", "1"]
     try:
         result = subprocess.run(argv, env=_client_env(), timeout=5, check=False)
     except subprocess.TimeoutExpired:
@@ -103,16 +96,7 @@ def _launch(tmp: Path, timeout: float) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def _createdb(tmp: Path, port: int, database: str) -> None:
-    argv: list[StrPath] = [
-        PG_BIN / "createdb",
-        "-h",
-        HOST,
-        "-p",
-        str(port),
-        "-U",
-        PG_USER,
-        database,
-    ]
+    argv: list[StrPath] = [PG_BIN / "createdb", *_connect_args(port), database]
     run_checked(argv, log_path=tmp / "createdb.log", what="createdb", env=_client_env(), cwd=tmp)
 
 
