@@ -85,7 +85,7 @@ async def _run_step(
     if req.retry_not_before is not None and req.retry_not_before > now:
         return (req.retry_not_before - now).total_seconds()
     try:
-        key_pem = ctx.keyring.open(account.key_sealed, account.key_context)
+        key_pem = ctx.keyring.open(account.key_sealed, account.seal_context)
         acme = await ctx.acme.open(account.directory_url, key_pem, account.account_url)
         try:
             delay = await STEPS[req.status](Step(session, req, acme, ctx.keyring, now))

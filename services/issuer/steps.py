@@ -65,7 +65,7 @@ async def start_order(step: Step) -> float | None:
     key_pem = await asyncio.to_thread(generate_private_key, req.key_type, req.key_size, req.curve)
     csr_pem = await asyncio.to_thread(make_csr, key_pem, req.names)
     order = await step.acme.new_order(csr_pem)
-    req.private_key_sealed = step.keyring.seal(key_pem, req.private_key_context)
+    req.private_key_sealed = step.keyring.seal(key_pem, req.seal_context)
     req.csr_pem = csr_pem.decode()
     req.order_url = order.url
     req.finalize_url = order.finalize_url
@@ -190,7 +190,7 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
     facts = certificate_facts(chain.chain_pem)
     if req.private_key_sealed is None:
         raise AcmeError("request lost its private key", retryable=False)
-    key_pem = step.keyring.open(req.private_key_sealed, req.private_key_context)
+    key_pem = step.keyring.open(req.private_key_sealed, req.seal_context)
     cert = Certificate(
         id=uuid4(), request_id=req.id, acme_account_id=req.acme_account_id,
         replaces_id=req.replaces_certificate_id, common_name=req.common_name,
@@ -201,7 +201,7 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
         status=CertificateStatus.ACTIVE, auto_renew=req.auto_renew,
         private_key_sealed=b"",
     )
-    cert.private_key_sealed = step.keyring.seal(key_pem, cert.private_key_context)
+    cert.private_key_sealed = step.keyring.seal(key_pem, cert.seal_context)
     step.session.add(cert)
     step.session.add_all(CertificateName(certificate_id=cert.id, name=n) for n in set(facts.names))
     for row in req.challenges:

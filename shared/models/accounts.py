@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from sqlalchemy import LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, IdMixin, TimestampMixin, str_enum
+from shared.models.base import Base, SealedKeyMixin, TimestampMixin, str_enum
 from shared.states import AccountStatus
 
 
-class AcmeAccount(IdMixin, TimestampMixin, Base):
+class AcmeAccount(SealedKeyMixin, TimestampMixin, Base):
     __tablename__ = "acme_accounts"
+    seal_label = "acme_accounts.key"
 
     directory_url: Mapped[str] = mapped_column(String(2048))
     contact_email: Mapped[str | None] = mapped_column(String(320))
@@ -21,12 +20,3 @@ class AcmeAccount(IdMixin, TimestampMixin, Base):
     status: Mapped[AccountStatus] = mapped_column(str_enum(AccountStatus))
     account_url: Mapped[str] = mapped_column(String(2048))
     key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-
-    @staticmethod
-    def sealing_context(row_id: UUID) -> str:
-        """Associated data binding the sealed key to this row."""
-        return f"acme_accounts.key:{row_id}"
-
-    @property
-    def key_context(self) -> str:
-        return self.sealing_context(self.id)

@@ -66,6 +66,21 @@ class IdMixin:
     id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
 
 
+class SealedKeyMixin(IdMixin):
+    """A row holding one sealed key. The context (associated data) binds the ciphertext to
+    the row: a sealed value copied to another row does not open."""
+
+    seal_label: ClassVar[str]
+
+    @classmethod
+    def sealing_context(cls, row_id: UUID) -> str:
+        return f"{cls.seal_label}:{row_id}"
+
+    @property
+    def seal_context(self) -> str:
+        return self.sealing_context(self.id)
+
+
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

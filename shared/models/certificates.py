@@ -8,12 +8,13 @@ from uuid import UUID
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, IdMixin, TimestampMixin, str_enum
+from shared.models.base import Base, SealedKeyMixin, TimestampMixin, str_enum
 from shared.states import CertificateStatus, KeyType
 
 
-class Certificate(IdMixin, TimestampMixin, Base):
+class Certificate(SealedKeyMixin, TimestampMixin, Base):
     __tablename__ = "certificates"
+    seal_label = "certificates.private_key"
 
     request_id: Mapped[UUID] = mapped_column(
         ForeignKey("certificate_requests.id"), unique=True
@@ -33,15 +34,6 @@ class Certificate(IdMixin, TimestampMixin, Base):
     private_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[CertificateStatus] = mapped_column(str_enum(CertificateStatus), index=True)
     auto_renew: Mapped[bool]
-
-    @staticmethod
-    def sealing_context(row_id: UUID) -> str:
-        """Associated data binding the sealed key to this row."""
-        return f"certificates.private_key:{row_id}"
-
-    @property
-    def private_key_context(self) -> str:
-        return self.sealing_context(self.id)
 
     @property
     def alternate_chains(self) -> int:

@@ -9,7 +9,7 @@ from uuid import UUID
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from shared.models.base import Base, IdMixin, TimestampMixin, str_enum
+from shared.models.base import Base, IdMixin, SealedKeyMixin, TimestampMixin, str_enum
 from shared.states import (
     AuthzStatus,
     ChallengeType,
@@ -19,8 +19,9 @@ from shared.states import (
 )
 
 
-class CertificateRequest(IdMixin, TimestampMixin, Base):
+class CertificateRequest(SealedKeyMixin, TimestampMixin, Base):
     __tablename__ = "certificate_requests"
+    seal_label = "certificate_requests.private_key"
 
     common_name: Mapped[str] = mapped_column(String(253))
     names: Mapped[list[str]]
@@ -63,14 +64,6 @@ class CertificateRequest(IdMixin, TimestampMixin, Base):
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
-    @staticmethod
-    def sealing_context(row_id: UUID) -> str:
-        """Associated data binding the sealed key to this row."""
-        return f"certificate_requests.private_key:{row_id}"
-
-    @property
-    def private_key_context(self) -> str:
-        return self.sealing_context(self.id)
 
 
 class Challenge(IdMixin, Base):

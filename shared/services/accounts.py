@@ -62,7 +62,7 @@ async def register_account(
         terms_of_service_agreed=True, eab_kid=spec.eab_kid, status=AccountStatus.VALID,
         account_url=account_url, key_sealed=b"",
     )
-    account.key_sealed = runtime.keyring.seal(key_pem, account.key_context)
+    account.key_sealed = runtime.keyring.seal(key_pem, account.seal_context)
     session.add(account)
     audit.record(session, actor, "acme_account.registered", "acme_account", account.id,
                  directory_url=spec.directory_url)
@@ -99,7 +99,7 @@ async def deactivate_account(
     )
     if busy:
         raise Conflict(f"{busy} certificate request(s) still use this account")
-    key_pem = runtime.keyring.open(account.key_sealed, account.key_context)
+    key_pem = runtime.keyring.open(account.key_sealed, account.seal_context)
     acme = await runtime.acme.open(account.directory_url, key_pem, account.account_url)
     try:
         await acme.deactivate(account.account_url)

@@ -74,7 +74,7 @@ async def export_private_key(
 ) -> bytes:
     """The private key in PEM. Every export is recorded in the audit trail."""
     cert = await get_certificate(session, certificate_id)
-    key_pem = keyring.open(cert.private_key_sealed, cert.private_key_context)
+    key_pem = keyring.open(cert.private_key_sealed, cert.seal_context)
     audit.record(session, actor, "certificate.private_key_exported", "certificate", cert.id)
     await session.commit()
     return key_pem
