@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.issuer.context import Fence, Fenced, IssuerContext, Step, issuer_of
-from services.issuer.outcomes import MAX_ATTEMPTS, fail_request, retry_later
+from services.issuer.outcomes import fail_request, retry_later
 from services.issuer.steps import STEPS
 from shared.errors import AcmeError, Problem
 from shared.models import AcmeAccount, CertificateRequest
@@ -30,8 +30,6 @@ from shared.services.requests import enqueue_advance
 from shared.states import RequestStatus
 
 logger = logging.getLogger(__name__)
-
-__all__ = ["MAX_ATTEMPTS", "WORKED_STATUSES", "advance", "advance_request"]
 
 WORKED_STATUSES = [s for s in RequestStatus if s.is_worked]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from services.issuer.jobs import MAX_ATTEMPTS
+from services.issuer.outcomes import MAX_ATTEMPTS
 from shared.acme_gateway import OrderInfo
 from shared.errors import AcmeError, AcmeUnavailable
 from shared.services.requests import verify_request
@@ -126,26 +126,28 @@ async def test_accepted_cancel_is_never_followed_by_issuance(
     the job out: nothing it learned is written, and no certificate is stored."""
     names = ["www.example.test"]
     request_id = await issuer.request(*names)
-    issuer.fake.script("new_order", pending_order(*names))
+    placed = pending_order(*names)
     ca = issuing_ca(issuer.fake, names)
 
     def cancel_then(answer: Any) -> Any:
-        def hook(*_args: Any) -> Any:
+        def hook(*args: Any) -> Any:
             issuer.cancel_from_elsewhere(request_id)
-            return answer(*_args) if callable(answer) else answer
+            return answer(*args) if callable(answer) else answer
         return hook
 
-    if landing == "new_order":
-        issuer.fake.script("new_order", cancel_then(issuer.fake._next["new_order"].popleft()))
-    elif landing == "key_authorization":
-        issuer.fake.script("key_authorization", cancel_then(None))
-    else:
-        issuer.fake.script("download", cancel_then(
-            lambda _url: ca.sign(issuer.fake.args_of("finalize")[-1][2])))
+    answers = {
+        "new_order": placed,
+        "key_authorization": None,
+        "download": lambda _url: ca.sign(issuer.fake.args_of("finalize")[-1][2]),
+    }
+    issuer.fake.script(landing, cancel_then(answers[landing]))
+    if landing != "new_order":
+        issuer.fake.script("new_order", placed)
     done = await issuer.run(request_id)
     assert done.status is RequestStatus.CANCELLED
     assert await issuer.certificates() == 0
     assert done.certificate_id is None and done.private_key_sealed is None
+    assert done.challenges == [] if landing != "download" else len(done.challenges) == 1
     calls = len(issuer.fake.calls)
     after = await issuer.step(request_id)
     assert after.status is RequestStatus.CANCELLED and len(issuer.fake.calls) == calls
