@@ -195,7 +195,6 @@ start_demo() {
     wait_ready pebble 30 curl -fsS --cacert "$pebble_dir/ca.pem" "https://$HOST:$pebble_port/dir"
 
     say "Starting certkeeper all-in-one on http://$HOST:$http_port"
-    export CERTKEEPER_ENVIRONMENT=dev
     export CERTKEEPER_DATA_DIR=$DEMO_DIR/certkeeper
     export CERTKEEPER_HTTP_HOST=$HOST
     export CERTKEEPER_HTTP_PORT=$http_port

@@ -25,7 +25,6 @@ def _split_commas(value: object) -> object:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CERTKEEPER_", extra="ignore")
 
-    environment: Literal["dev", "test", "prod"] = "prod"
     data_dir: Path = Path("./data")
     database_url: str | None = None
     redis_url: str | None = None
@@ -43,10 +42,13 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(15.0, gt=0)
     queue_poll_seconds: float = Field(0.02, gt=0)
     acme_timeout_seconds: int = Field(15, ge=1)
+    # Automatic requests whose order went invalid: seconds before each fresh order
+    # (comma list); once used up, the request fails.
+    order_retry_seconds: Annotated[list[float], NoDecode] = [60.0, 600.0, 6000.0]
 
-    _split = field_validator("dns_resolvers", "allowed_private_suffixes", mode="before")(
-        _split_commas
-    )
+    _split = field_validator(
+        "dns_resolvers", "allowed_private_suffixes", "order_retry_seconds", mode="before"
+    )(_split_commas)
 
     @field_validator("database_url")
     @classmethod
@@ -83,6 +85,13 @@ class Settings(BaseSettings):
     @classmethod
     def _suffixes(cls, value: list[str]) -> list[str]:
         return [suffix.strip(".").lower() for suffix in value]
+
+    @field_validator("order_retry_seconds")
+    @classmethod
+    def _positive_delays(cls, value: list[float]) -> list[float]:
+        if any(delay <= 0 for delay in value):
+            raise ValueError("every delay must be more than 0 seconds")
+        return value
 
     @property
     def sqlalchemy_url(self) -> str:

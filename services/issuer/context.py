@@ -1,16 +1,21 @@
-"""What every issuer job needs, built once per process."""
+"""What issuer jobs are handed: the process's parts (built once), and one step's view of
+a request (built per job)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any
 
-from shared.acme_gateway import AcmeClients
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from shared.acme_protocol import AcmeConnector, AcmeConversation
 from shared.config import Settings
 from shared.crypto import Keyring
 from shared.db import Sessions
+from shared.models import CertificateRequest
 from shared.models.base import utcnow
 from shared.queue import JobQueue
 
@@ -21,16 +26,8 @@ class IssuerContext:
     sessions: Sessions
     keyring: Keyring
     queue: JobQueue
-    acme: AcmeClients
+    acme: AcmeConnector
     clock: Callable[[], datetime] = field(default=utcnow)
-
-
-class WorkerCtx(TypedDict, total=False):
-    """arq's ctx dict: arq's own keys plus ours."""
-
-    issuer: IssuerContext
-    job_id: str
-    job_try: int
 
 
 def issuer_of(ctx: dict[str, Any]) -> IssuerContext:
@@ -38,3 +35,50 @@ def issuer_of(ctx: dict[str, Any]) -> IssuerContext:
     if not isinstance(issuer, IssuerContext):
         raise RuntimeError("worker context has no issuer")
     return issuer
+
+
+class Fenced(Exception):
+    """The request changed under the job (e.g. it was cancelled): the job's writes are
+    refused and the job stops."""
+
+
+@dataclass
+class Fence:
+    """A job's hold on a request row: ``version`` is the version the job expects to find in
+    the database, and every write the job makes is conditional on it (the ORM's version
+    check). A cancel, or any other write, moves the version on and fences the job out."""
+
+    session: AsyncSession
+    request: CertificateRequest
+    version: int
+
+    async def commit(self) -> None:
+        """Write what the job has done so far; :class:`Fenced` if the row moved on."""
+        try:
+            await self.session.commit()
+        except StaleDataError as exc:
+            await self.session.rollback()
+            raise Fenced("the request changed under the job") from exc
+        self.version = self.request.version
+
+
+@dataclass
+class Step:
+    """One step's view of a request: the row (behind its fence) and the CA conversation."""
+
+    fence: Fence
+    acme: AcmeConversation
+    keyring: Keyring
+    now: datetime
+    settings: Settings
+
+    @property
+    def request(self) -> CertificateRequest:
+        return self.fence.request
+
+    @property
+    def session(self) -> AsyncSession:
+        return self.fence.session
+
+    async def commit(self) -> None:
+        await self.fence.commit()

@@ -3,8 +3,11 @@
 Jobs carry only the request id and are safe to run twice. A job first *claims* the row (a
 lease, so a duplicate job returns at once), reads it, talks to the CA outside any database
 transaction, then writes the result in one short transaction. The row's version (bumped by
-the claim and checked by the ORM on write) fences out a job whose row changed under it,
-e.g. a request cancelled mid-step; the next job id is named after the new version.
+the claim and checked by the ORM on every write) fences out a job whose row changed under
+it, e.g. a request cancelled mid-step; the next job id is named after the new version.
+
+Every way a step can end is written down: a result, a retry, a failure, or, when the
+write itself fails, a counted attempt recorded in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import or_, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.exc import StaleDataError
 
-from services.issuer.context import IssuerContext, issuer_of
-from services.issuer.steps import STEPS, Step, fail_request
+from services.issuer.context import Fence, Fenced, IssuerContext, Step, issuer_of
+from services.issuer.outcomes import fail_request, retry_later
+from services.issuer.steps import STEPS
 from shared.errors import AcmeError, Problem
 from shared.models import AcmeAccount, CertificateRequest
 from shared.services.requests import enqueue_advance
@@ -27,8 +31,6 @@ from shared.states import RequestStatus
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 20
-MAX_BACKOFF_SECONDS = 3600.0
 WORKED_STATUSES = [s for s in RequestStatus if s.is_worked]
 
 
@@ -39,22 +41,15 @@ async def advance_request(ctx: dict[str, Any], request_id: str) -> None:
 
 async def advance(ctx: IssuerContext, request_id: UUID) -> None:
     now = ctx.clock()
-    owner = uuid4().hex
-    if not await _claim(ctx, request_id, owner, now):
+    if not await _claim(ctx, request_id, uuid4().hex, now):
         return
-    async with ctx.sessions() as session:
-        req = await session.get(CertificateRequest, request_id)
-        account = await session.get(AcmeAccount, req.acme_account_id) if req else None
-        await session.commit()
-        if req is None or account is None:
-            return
-        claimed_version = req.version
-        delay = await _run_step(ctx, session, req, account, now)
-        if req.version != claimed_version:
-            return
-        next_version = await _finish(session, req, delay, now)
-    if next_version is not None and delay is not None:
-        await enqueue_advance(ctx.queue, request_id, next_version, delay)
+    try:
+        version, delay = await _step(ctx, request_id, now)
+    except Fenced:
+        logger.info("request.step_fenced", extra={"request_id": str(request_id)})
+        return
+    if delay is not None:
+        await enqueue_advance(ctx.queue, request_id, version, delay)
 
 
 async def _claim(ctx: IssuerContext, request_id: UUID, owner: str, now: datetime) -> bool:
@@ -74,85 +69,105 @@ async def _claim(ctx: IssuerContext, request_id: UUID, owner: str, now: datetime
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+async def _step(ctx: IssuerContext, request_id: UUID, now: datetime) -> tuple[int, float | None]:
+    """Run the step and write its result: (the row's new version, the next delay)."""
+    async with ctx.sessions() as session:
+        loaded = await _load(session, request_id)
+        if loaded is None:
+            return 0, None
+        fence, account = loaded
+        try:
+            delay = await _run_step(ctx, fence, account, now)
+            return await _finish(fence, delay, now), delay
+        except Fenced:
+            raise
+        except Exception as exc:
+            _log_crash(request_id, exc)
+            await session.rollback()
+            problem = Problem(f"internal error: {type(exc).__name__}")
+    return await _record_on_fresh_row(ctx, request_id, fence.version, now, problem)
+
+
+async def _load(
+    session: AsyncSession, request_id: UUID
+) -> tuple[Fence, AcmeAccount] | None:
+    req = await session.get(CertificateRequest, request_id)
+    account = await session.get(AcmeAccount, req.acme_account_id) if req else None
+    await session.commit()
+    if req is None or account is None:
+        return None
+    return Fence(session, req, req.version), account
+
+
 async def _run_step(
-    ctx: IssuerContext,
-    session: AsyncSession,
-    req: CertificateRequest,
-    account: AcmeAccount,
-    now: datetime,
+    ctx: IssuerContext, fence: Fence, account: AcmeAccount, now: datetime
 ) -> float | None:
-    """Run the step for the request's status; on error, record a retry or the failure."""
+    """Run the step for the request's status; a CA error or problem becomes a retry or
+    the failure. Anything else propagates: the caller counts it as a failed try."""
+    req = fence.request
     if req.retry_not_before is not None and req.retry_not_before > now:
         return (req.retry_not_before - now).total_seconds()
+    req.retry_not_before = None
     try:
         key_pem = ctx.keyring.open(account.key_sealed, account.seal_context)
         acme = await ctx.acme.open(account.directory_url, key_pem, account.account_url)
         try:
-            delay = await STEPS[req.status](Step(session, req, acme, ctx.keyring, now))
+            step = Step(fence, acme, ctx.keyring, now, ctx.settings)
+            delay = await STEPS[req.status](step)
         finally:
             acme.close()
         req.attempts = 0
-        req.retry_not_before = None
         return delay
     except AcmeError as exc:
-        if not exc.retryable:
-            return await _fail_now(session, req, exc, now)
-        # Keep what the step learned before the CA failed (answered challenges, order
-        # state): it is true at the CA, and the next try resumes from it.
-        return _retry_later(req, exc, now)
+        if exc.retryable:
+            # Keep what the step learned before the CA failed (answered challenges, order
+            # state): it is true at the CA, and the next try resumes from it.
+            return retry_later(req, exc, now)
+        await _fail_now(fence, exc, now)
     except Problem as exc:
-        return await _fail_now(session, req, exc, now)
-    except Exception as exc:
-        logger.exception("request.step_crashed", extra={"request_id": str(req.id)})
-        await _discard_changes(session, req)
-        return _retry_later(req, Problem(f"internal error: {type(exc).__name__}"), now)
-
-
-async def _discard_changes(session: AsyncSession, req: CertificateRequest) -> None:
-    await session.rollback()
-    await session.refresh(req)
-    await session.commit()
-
-
-def _retry_later(req: CertificateRequest, problem: Problem, now: datetime) -> float | None:
-    req.attempts += 1
-    req.last_error = problem.to_dict()
-    if req.attempts > MAX_ATTEMPTS:
-        fail_request(req, problem, now)
-        return None
-    delay = min(2.0**req.attempts, MAX_BACKOFF_SECONDS)
-    retry_after = getattr(problem, "retry_after", None)
-    if retry_after is not None:
-        delay = max(delay, float(retry_after))
-    req.retry_not_before = now + timedelta(seconds=delay)
-    logger.warning(
-        "request.retry_scheduled",
-        extra={"request_id": str(req.id), "attempt": req.attempts, "delay": delay,
-               "problem": problem.type_uri()},
-    )
-    return delay
-
-
-async def _fail_now(
-    session: AsyncSession, req: CertificateRequest, problem: Problem, now: datetime
-) -> float | None:
-    """Drop the step's partial changes and mark the request failed; nothing follows."""
-    await _discard_changes(session, req)
-    fail_request(req, problem, now)
+        await _fail_now(fence, exc, now)
     return None
 
 
-async def _finish(
-    session: AsyncSession, req: CertificateRequest, delay: float | None, now: datetime
-) -> int | None:
-    """Write the step's result and release the lease; ``None`` when fenced out."""
+async def _fail_now(fence: Fence, problem: Problem, now: datetime) -> None:
+    """Drop the step's unwritten changes (what it committed stays) and fail the request."""
+    await fence.session.rollback()
+    await fence.session.refresh(fence.request)
+    if fence.request.version != fence.version:
+        raise Fenced("the request changed under the job")
+    fail_request(fence.request, problem, now)
+
+
+async def _finish(fence: Fence, delay: float | None, now: datetime) -> int:
+    """Write the step's result and release the lease; :class:`Fenced` if the row moved."""
+    req = fence.request
     req.lease_owner = None
     req.lease_until = None
     req.next_run_at = now + timedelta(seconds=delay) if delay is not None else None
-    try:
-        await session.commit()
-    except StaleDataError:
-        await session.rollback()
-        logger.info("request.step_fenced", extra={"request_id": str(req.id)})
-        return None
-    return req.version
+    await fence.commit()
+    return fence.version
+
+
+async def _record_on_fresh_row(
+    ctx: IssuerContext, request_id: UUID, version: int, now: datetime, problem: Problem
+) -> tuple[int, float | None]:
+    """The step's own writes failed, so count the try in a short transaction of its own:
+    the request ends failed after the limit instead of being tried (and perhaps ordered)
+    forever. Fenced if the row moved on since the job last wrote it."""
+    async with ctx.sessions() as session:
+        req = await session.get(CertificateRequest, request_id)
+        if req is None or req.version != version:
+            raise Fenced("the request changed under the job")
+        fence = Fence(session, req, version)
+        delay = retry_later(req, problem, now)
+        return await _finish(fence, delay, now), delay
+
+
+def _log_crash(request_id: UUID, exc: Exception) -> None:
+    """A database error's text carries the statement's parameters (sealed keys, tokens):
+    log only its class. Any other error is a bug: log its traceback."""
+    extra = {"request_id": str(request_id), "error": type(exc).__name__}
+    if isinstance(exc, SQLAlchemyError):
+        logger.error("request.write_failed", extra=extra)
+    else:
+        logger.exception("request.step_crashed", extra=extra)

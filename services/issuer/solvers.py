@@ -1,8 +1,8 @@
 """How challenges get answered: the seam where DNS providers and agents plug in.
 
 A solver makes a request's challenges answerable (publish the HTTP-01 file, write the
-DNS-01 TXT record and wait for it to propagate) and removes what it published afterwards.
-It keeps nothing in memory between calls: everything it needs is on the challenge rows.
+DNS-01 TXT record and wait for it to propagate). It keeps nothing in memory between
+calls: everything it needs is on the challenge rows.
 """
 
 from __future__ import annotations
@@ -20,19 +20,12 @@ class ChallengeSolver(Protocol):
         otherwise the seconds to wait before asking again (e.g. DNS still propagating)."""
         ...
 
-    async def cleanup(self, request: CertificateRequest) -> None:
-        """Remove what ``prepare`` published. Idempotent; runs after success and failure."""
-        ...
-
 
 class BuiltinHttpResponder:
     """HTTP-01 through the api process: it serves key authorizations from the database, so
     the rows written when the order was created are all the CA needs."""
 
     async def prepare(self, request: CertificateRequest) -> float | None:
-        return None
-
-    async def cleanup(self, request: CertificateRequest) -> None:
         return None
 
 

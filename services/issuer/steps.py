@@ -8,24 +8,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
 from uuid import uuid4
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from services.issuer.context import Step
+from services.issuer.orders import check_fits, start_order
+from services.issuer.outcomes import order_failed
 from services.issuer.solvers import solver_for
-from shared.acme_gateway import AcmeGateway, AuthorizationInfo, OrderInfo, dns01_txt_value
-from shared.crypto import Keyring, certificate_facts, generate_private_key, make_csr
-from shared.errors import AcmeError, Problem, ValidationFailed
+from shared.acme_gateway import OrderInfo
+from shared.crypto import certificate_facts
+from shared.errors import AcmeError, ValidationFailed
 from shared.models import Certificate, CertificateName, CertificateRequest, Challenge
-from shared.states import (
-    AuthzStatus,
-    CertificateStatus,
-    ChallengeType,
-    RequestStatus,
-    ValidationMode,
-)
+from shared.states import AuthzStatus, CertificateStatus, RequestStatus, ValidationMode
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +31,6 @@ INLINE_WAIT_SECONDS = 1.0
 MAX_ORDER_ROUNDS = 20
 
 
-@dataclass
-class Step:
-    session: AsyncSession
-    request: CertificateRequest
-    acme: AcmeGateway
-    keyring: Keyring
-    now: datetime
-
-
 StepFunction = Callable[[Step], Awaitable[float | None]]
 
 
@@ -57,53 +41,6 @@ def poll_delay(polls: int, retry_after: float | None) -> float:
     if retry_after is not None:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
     return delay
-
-
-async def start_order(step: Step) -> float | None:
-    """pending → processing: generate the key and CSR, create the order, record challenges."""
-    req = step.request
-    key_pem = await asyncio.to_thread(generate_private_key, req.key_type, req.key_size, req.curve)
-    csr_pem = await asyncio.to_thread(make_csr, key_pem, req.names)
-    order = await step.acme.new_order(csr_pem)
-    req.private_key_sealed = step.keyring.seal(key_pem, req.seal_context)
-    req.csr_pem = csr_pem.decode()
-    req.order_url = order.url
-    req.finalize_url = order.finalize_url
-    req.order_status = order.status
-    req.challenges = [
-        _challenge_row(position, authz, req.challenge_type, step.acme)
-        for position, authz in enumerate(order.authorizations)
-    ]
-    req.status = RequestStatus.PROCESSING
-    logger.info("request.order_created", extra={"request_id": str(req.id), "order": order.url})
-    return 0.0
-
-
-def _challenge_row(
-    position: int, authz: AuthorizationInfo, challenge_type: ChallengeType, acme: AcmeGateway
-) -> Challenge:
-    chosen = authz.challenges.get(challenge_type.value)
-    if chosen is None and authz.status != AuthzStatus.VALID:
-        raise AcmeError(
-            f"the CA offers no {challenge_type} challenge for {authz.identifier}",
-            retryable=False,
-        )
-    row = Challenge(
-        position=position,
-        identifier=authz.identifier,
-        wildcard=authz.wildcard,
-        authz_url=authz.url,
-        authz_status=AuthzStatus(authz.status),
-        type=challenge_type,
-    )
-    if chosen is not None:
-        row.challenge_url = chosen.url
-        row.token = chosen.token
-        row.key_authorization = acme.key_authorization(chosen.token)
-        if challenge_type is ChallengeType.DNS_01:
-            row.txt_name = f"_acme-challenge.{authz.identifier}"
-            row.txt_value = dns01_txt_value(row.key_authorization)
-    return row
 
 
 async def prepare_challenges(step: Step) -> float | None:
@@ -166,8 +103,7 @@ async def _follow_order(step: Step, order: OrderInfo) -> float | None:
             await _store_certificate(step, order.certificate_url)
             return None
         if order.status == "invalid":
-            await _fail_invalid_order(step, order)
-            return None
+            return await _order_invalid(step, order)
         req.polls += 1
         delay = poll_delay(req.polls, order.retry_after)
         if waited + delay > INLINE_WAIT_SECONDS:
@@ -202,8 +138,10 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
         private_key_sealed=b"",
     )
     cert.private_key_sealed = step.keyring.seal(key_pem, cert.seal_context)
-    step.session.add(cert)
-    step.session.add_all(CertificateName(certificate_id=cert.id, name=n) for n in set(facts.names))
+    rows = [cert, *(CertificateName(certificate_id=cert.id, name=n) for n in set(facts.names))]
+    for row in rows:
+        check_fits(row)
+    step.session.add_all(rows)
     for row in req.challenges:
         row.authz_status = AuthzStatus.VALID
     req.private_key_sealed = None
@@ -216,7 +154,7 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
     )
 
 
-async def _fail_invalid_order(step: Step, order: OrderInfo) -> None:
+async def _order_invalid(step: Step, order: OrderInfo) -> float | None:
     req = step.request
     problems = []
     for row in req.challenges:
@@ -227,20 +165,11 @@ async def _fail_invalid_order(step: Step, order: OrderInfo) -> None:
         row.error = authz.error
         if authz.status != AuthzStatus.VALID:
             problems.append({"name": row.identifier, "problem": authz.error})
-    names = ", ".join(p["name"] for p in problems) or "the order"  # type: ignore[misc]
+    names = ", ".join(str(p["name"]) for p in problems) or "the order"
     failure = ValidationFailed(
         f"the CA could not validate {names}", order_error=order.error, authorizations=problems
     )
-    fail_request(req, failure, step.now)
-
-
-def fail_request(req: CertificateRequest, problem: Problem, now: datetime) -> None:
-    """Final: record why, and keep no copy of a private key that will never be used."""
-    req.status = RequestStatus.FAILED
-    req.error = problem.to_dict()
-    req.private_key_sealed = None
-    req.finished_at = now
-    logger.info("request.failed", extra={"request_id": str(req.id), "problem": problem.type_uri()})
+    return order_failed(req, failure, step.settings.order_retry_seconds, step.now)
 
 
 STEPS: dict[RequestStatus, StepFunction] = {

@@ -43,6 +43,9 @@ class CertificateRequest(SealedKeyMixin, TimestampMixin, Base):
     order_status: Mapped[str | None] = mapped_column(String(32))
     private_key_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     csr_pem: Mapped[str | None] = mapped_column(Text)
+    # Orders placed for this request: an invalid order is replaced by a fresh one, within
+    # the schedule of CERTKEEPER_ORDER_RETRY_SECONDS.
+    orders_placed: Mapped[int] = mapped_column(default=0, server_default="0")
     # Scheduling: the lease keeps a second job out; the version (bumped by every write,
     # checked by every ORM update) fences a job whose row changed under it and names jobs.
     version: Mapped[int] = mapped_column()
@@ -63,7 +66,6 @@ class CertificateRequest(SealedKeyMixin, TimestampMixin, Base):
     )
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
-
 
 
 class Challenge(IdMixin, Base):

@@ -123,7 +123,7 @@ def run_cli(env: dict[str, str], *args: str) -> str:
 
 def base_env(port: int, directory_url: str, ca_bundle: str, **extra: str) -> dict[str, str]:
     return child_env({
-        "CERTKEEPER_ENVIRONMENT": "test",
+        "CERTKEEPER_ORDER_RETRY_SECONDS": "1,2",
         "CERTKEEPER_HTTP_PORT": str(port),
         "CERTKEEPER_ACME_DIRECTORY_URL": directory_url,
         "CERTKEEPER_ACME_CA_BUNDLE": ca_bundle,

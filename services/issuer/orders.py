@@ -1,0 +1,136 @@
+"""Placing an order, or resuming the one already placed, and recording its challenges.
+
+A CA order is never lost by a later write: the order (its URL, the sealed key and the CSR)
+is committed on its own right after ``new_order``, and a pending request that already has
+an order resumes it instead of placing another. Values the CA sends are checked against
+their columns here, so a value that cannot be stored ends the request with a clear
+problem rather than a database error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+from typing import Any
+
+from services.issuer.context import Step
+from shared.acme_gateway import AuthorizationInfo, OrderInfo, dns01_txt_value
+from shared.acme_protocol import AcmeConversation
+from shared.crypto import generate_private_key, make_csr
+from shared.errors import AcmeError, InvalidNames
+from shared.models import Challenge
+from shared.models.base import Base
+from shared.names import MAX_NAME_LENGTH
+from shared.states import AuthzStatus, ChallengeType, RequestStatus
+
+logger = logging.getLogger(__name__)
+
+DNS01_PREFIX = "_acme-challenge."
+
+
+class AcmeResponseUnusable(AcmeError):
+    """The CA sent a value Certkeeper cannot store (longer than any sane value)."""
+
+    slug = "acme-response-unusable"
+    title = "The ACME server sent a value that cannot be stored"
+    status = 502
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail, retryable=False, **extensions)
+
+
+def check_fits(row: Base) -> None:
+    """Refuse a row whose text does not fit its columns, before the database does."""
+    for column in row.__table__.columns:
+        limit = getattr(column.type, "length", None)
+        value = getattr(row, column.key, None)
+        if limit is not None and isinstance(value, str) and len(value) > limit:
+            raise AcmeResponseUnusable(
+                f"{row.__tablename__}.{column.key} from the CA is {len(value)} characters "
+                f"long; at most {limit} can be stored", field=column.key,
+            )
+
+
+async def start_order(step: Step) -> float | None:
+    """pending → processing: place the order (or resume the one placed by an earlier try
+    whose result was never written), then record its challenges."""
+    req = step.request
+    if req.order_url is None:
+        order = await _place_order(step)
+    else:
+        order = await _resume_order(step.acme, req.order_url)
+    req.order_status = order.status
+    req.challenges = [
+        challenge_row(position, authz, req.challenge_type, step.acme)
+        for position, authz in enumerate(order.authorizations)
+    ]
+    req.status = RequestStatus.PROCESSING
+    return 0.0
+
+
+async def _place_order(step: Step) -> OrderInfo:
+    req = step.request
+    order = await step.acme.new_order(await _csr_for_order(step))
+    req.order_url = order.url
+    req.finalize_url = order.finalize_url
+    req.order_status = order.status
+    req.orders_placed += 1
+    check_fits(req)
+    await step.commit()
+    logger.info("request.order_created", extra={"request_id": str(req.id), "order": order.url})
+    return order
+
+
+async def _csr_for_order(step: Step) -> bytes:
+    """The CSR to order with, made with a new key the first time. A key whose order went
+    invalid was never used, so the next order reuses it."""
+    req = step.request
+    if req.csr_pem is not None and req.private_key_sealed is not None:
+        return req.csr_pem.encode()
+    key_pem = await asyncio.to_thread(generate_private_key, req.key_type, req.key_size, req.curve)
+    csr_pem = await asyncio.to_thread(make_csr, key_pem, req.names)
+    req.private_key_sealed = step.keyring.seal(key_pem, req.seal_context)
+    req.csr_pem = csr_pem.decode()
+    return csr_pem
+
+
+async def _resume_order(acme: AcmeConversation, order_url: str) -> OrderInfo:
+    order = await acme.fetch_order(order_url)
+    authorizations = [await acme.fetch_authorization(url) for url in order.authorization_urls]
+    return replace(order, authorizations=authorizations)
+
+
+def challenge_row(
+    position: int, authz: AuthorizationInfo, challenge_type: ChallengeType,
+    acme: AcmeConversation,
+) -> Challenge:
+    chosen = authz.challenges.get(challenge_type.value)
+    if chosen is None and authz.status != AuthzStatus.VALID:
+        raise AcmeError(
+            f"the CA offers no {challenge_type} challenge for {authz.identifier}",
+            retryable=False,
+        )
+    row = Challenge(
+        position=position, identifier=authz.identifier, wildcard=authz.wildcard,
+        authz_url=authz.url, authz_status=AuthzStatus(authz.status), type=challenge_type,
+    )
+    if chosen is not None:
+        row.challenge_url = chosen.url
+        row.token = chosen.token
+        row.key_authorization = acme.key_authorization(chosen.token)
+        if challenge_type is ChallengeType.DNS_01:
+            row.txt_name = _txt_name(authz.identifier)
+            row.txt_value = dns01_txt_value(row.key_authorization)
+    check_fits(row)
+    return row
+
+
+def _txt_name(identifier: str) -> str:
+    name = DNS01_PREFIX + identifier
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidNames(
+            f"{identifier} cannot be validated over dns-01: {name} is {len(name)} octets "
+            f"long, more than the {MAX_NAME_LENGTH} a DNS name may have",
+        )
+    return name

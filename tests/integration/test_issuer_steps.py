@@ -1,0 +1,241 @@
+"""Every branch of the issuer's state machine, driven through ``advance()`` against a
+scripted CA and a real (SQLite, alembic-migrated) database. Pebble proves the whole path
+end to end in tests/e2e; these prove each branch, fast."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.issuer.outcomes import MAX_ATTEMPTS
+from shared.acme_gateway import OrderInfo
+from shared.errors import AcmeError, AcmeUnavailable
+from shared.services.requests import verify_request
+from shared.states import ChallengeType, RequestStatus, ValidationMode
+from tests.fakes.acme import authz, issuing_ca, order
+from tests.integration.issuer_harness import MANUAL, Issuer, start_issuer
+
+PROBLEM = "urn:certkeeper:problem:"
+REFUSED = {"type": "urn:ietf:params:acme:error:connection", "detail": "connection refused"}
+
+
+@pytest.fixture
+async def issuer(tmp_path: Path) -> AsyncIterator[Issuer]:
+    started = await start_issuer(tmp_path, order_retry_seconds=[60, 600])
+    yield started
+    await started.runtime.aclose()
+
+
+def pending_order(*names: str, number: int = 1) -> OrderInfo:
+    return order("pending", [authz(n, order=number) for n in names], number=number)
+
+
+async def test_happy_path_issues(issuer: Issuer) -> None:
+    names = ["www.example.test", "api.example.test"]
+    issuer.fake.script("new_order", pending_order(*names))
+    issuing_ca(issuer.fake, names)
+    request_id = await issuer.request(*names)
+    first = await issuer.step(request_id)
+    assert first.status is RequestStatus.PROCESSING
+    assert [c.token for c in first.challenges] == ["token-1-www.example.test",
+                                                   "token-1-api.example.test"]
+    done = await issuer.run(request_id)
+    assert done.status is RequestStatus.ISSUED, done.error
+    assert done.certificate_id is not None and done.private_key_sealed is None
+    assert await issuer.certificates() == 1
+    assert [a[1] for a in issuer.fake.args_of("answer")] == [
+        "https://ca.test/authz/1/www.example.test/http-01",
+        "https://ca.test/authz/1/api.example.test/http-01",
+    ]
+    assert issuer.fake.count("new_order") == 1
+    assert issuer.fake.opened == issuer.fake.closed
+
+
+async def test_manual_validation_failure_is_final(issuer: Issuer) -> None:
+    issuer.fake.script("new_order", pending_order("www.example.test"))
+    request_id = await issuer.request("www.example.test", **MANUAL)
+    waiting = await issuer.run(request_id)
+    assert waiting.status is RequestStatus.AWAITING_MANUAL_VALIDATION
+    async with issuer.ctx.sessions() as session:
+        await verify_request(session, issuer.ctx.queue, request_id, resolvers=[])
+    invalid = authz("www.example.test", status="invalid", error=REFUSED)
+    issuer.fake.always("answer", None)
+    issuer.fake.always("fetch_order", order("invalid", [invalid], with_authorizations=False))
+    issuer.fake.always("fetch_authorization", invalid)
+    done = await issuer.run(request_id)
+    assert done.status is RequestStatus.FAILED
+    assert done.error is not None and done.error["type"] == PROBLEM + "validation-failed"
+    assert done.error["authorizations"] == [{"name": "www.example.test", "problem": REFUSED}]
+    assert done.challenges[0].error == REFUSED
+    assert issuer.fake.count("new_order") == 1
+
+
+async def test_attempts_exhausted_fail_the_request(issuer: Issuer) -> None:
+    issuer.fake.always("new_order", AcmeUnavailable("ACME server error 503"))
+    request_id = await issuer.request("www.example.test")
+    done = await issuer.run(request_id)
+    assert done.status is RequestStatus.FAILED
+    assert done.error is not None and done.error["type"] == PROBLEM + "acme-unavailable"
+    assert issuer.fake.count("new_order") == MAX_ATTEMPTS + 1
+    assert done.private_key_sealed is None
+
+
+async def test_reanswered_challenge_counts_as_answered(issuer: Issuer) -> None:
+    """The CA refuses a second answer to a challenge it is already validating (a job that
+    died after answering): that challenge counts as answered."""
+    issuer.fake.script("new_order", pending_order("www.example.test"))
+    issuing_ca(issuer.fake, ["www.example.test"])
+    issuer.fake.script("answer", AcmeError("challenge is not pending", retryable=False))
+    issuer.fake.script("fetch_authorization",
+                       authz("www.example.test", challenge_status="processing"))
+    request_id = await issuer.request("www.example.test")
+    done = await issuer.run(request_id)
+    assert done.status is RequestStatus.ISSUED, done.error
+    assert issuer.fake.count("answer") == 1
+
+
+async def test_retryable_ca_error_keeps_ca_side_progress(issuer: Issuer) -> None:
+    names = ["www.example.test", "api.example.test"]
+    issuer.fake.script("new_order", pending_order(*names))
+    issuing_ca(issuer.fake, names)
+    issuer.fake.script("answer", None, AcmeUnavailable("ACME server error 502"))
+    request_id = await issuer.request(*names)
+    await issuer.step(request_id)
+    retrying = await issuer.step(request_id)
+    assert retrying.status is RequestStatus.VALIDATING
+    assert retrying.last_error is not None and retrying.attempts == 1
+    assert [c.answered_at is not None for c in retrying.challenges] == [True, False]
+    done = await issuer.run(request_id)
+    assert done.status is RequestStatus.ISSUED, done.error
+    assert [a[1].split("/")[5] for a in issuer.fake.args_of("answer")] == [
+        "www.example.test", "api.example.test", "api.example.test"]
+    assert done.attempts == 0
+
+
+@pytest.mark.parametrize("landing", ["new_order", "key_authorization", "download"])
+async def test_accepted_cancel_is_never_followed_by_issuance(
+    issuer: Issuer, landing: str
+) -> None:
+    """A cancel committed while a job is mid-step (before the order is recorded, between
+    recording it and writing the step's result, or while the certificate downloads) fences
+    the job out: nothing it learned is written, and no certificate is stored."""
+    names = ["www.example.test"]
+    request_id = await issuer.request(*names)
+    placed = pending_order(*names)
+    ca = issuing_ca(issuer.fake, names)
+
+    def cancel_then(answer: Any) -> Any:
+        def hook(*args: Any) -> Any:
+            issuer.cancel_from_elsewhere(request_id)
+            return answer(*args) if callable(answer) else answer
+        return hook
+
+    answers = {
+        "new_order": placed,
+        "key_authorization": None,
+        "download": lambda _url: ca.sign(issuer.fake.args_of("finalize")[-1][2]),
+    }
+    issuer.fake.script(landing, cancel_then(answers[landing]))
+    if landing != "new_order":
+        issuer.fake.script("new_order", placed)
+    done = await issuer.run(request_id)
+    assert done.status is RequestStatus.CANCELLED
+    assert await issuer.certificates() == 0
+    assert done.certificate_id is None and done.private_key_sealed is None
+    assert len(done.challenges) == (1 if landing == "download" else 0)
+    calls = len(issuer.fake.calls)
+    after = await issuer.step(request_id)
+    assert after.status is RequestStatus.CANCELLED and len(issuer.fake.calls) == calls
+    assert issuer.fake.count("new_order") == 1
+
+
+async def test_failed_write_counts_attempts_and_places_one_order(issuer: Issuer) -> None:
+    """The database refuses the step's result (here a trigger; in production a value too
+    long for its column, a constraint, a lost connection). Each try counts, the request
+    ends failed after the limit, and the one order placed is resumed, never placed again."""
+    await issuer.execute(
+        "CREATE TRIGGER refuse_challenges BEFORE INSERT ON challenges "
+        "BEGIN SELECT RAISE(ABORT, 'challenge write refused'); END"
+    )
+    placed = pending_order("www.example.test")
+    issuer.fake.script("new_order", placed)
+    issuer.fake.always("fetch_order", order("pending", placed.authorizations,
+                                            with_authorizations=False))
+    issuer.fake.always("fetch_authorization", placed.authorizations[0])
+    request_id = await issuer.request("www.example.test")
+    first = await issuer.step(request_id)
+    assert first.status is RequestStatus.PENDING and first.attempts == 1
+    assert first.order_url == placed.url and first.last_error is not None
+    done = await issuer.run(request_id, max_jobs=MAX_ATTEMPTS + 5)
+    assert done.status is RequestStatus.FAILED
+    assert done.error is not None and done.error["type"] == PROBLEM + "internal-error"
+    assert done.attempts == MAX_ATTEMPTS + 1
+    assert issuer.fake.count("new_order") == 1
+    assert issuer.fake.count("fetch_order") == MAX_ATTEMPTS
+
+
+async def test_ca_value_longer_than_its_column_is_refused(issuer: Issuer) -> None:
+    issuer.fake.script("new_order", order(
+        "pending", [authz("www.example.test", token="t" * 300)]))
+    request_id = await issuer.request("www.example.test")
+    done = await issuer.step(request_id)
+    assert done.status is RequestStatus.FAILED
+    assert done.error is not None and done.error["type"] == PROBLEM + "acme-response-unusable"
+    assert "token" in done.error["detail"]
+    assert issuer.fake.count("new_order") == 1
+
+
+async def test_name_too_long_for_dns01_fails_with_one_order(issuer: Issuer) -> None:
+    """A legal 253-octet name cannot carry ``_acme-challenge.`` in front of it."""
+    name = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 48, "example", "test"])
+    assert len(name) == 253
+    issuer.fake.script("new_order", order(
+        "pending", [authz(name, challenge_type="dns-01")]))
+    request_id = await issuer.request(
+        name, validation=ValidationMode.MANUAL, challenge_type=ChallengeType.DNS_01)
+    done = await issuer.run(request_id)
+    assert done.status is RequestStatus.FAILED
+    assert done.error is not None and done.error["type"] == PROBLEM + "invalid-names"
+    assert issuer.fake.count("new_order") == 1
+
+
+async def test_invalid_order_is_replaced_after_backoff(issuer: Issuer) -> None:
+    """Automatic requests: an invalid order (e.g. our responder was down when the CA
+    looked) is never reused; a fresh one is placed after each delay of
+    ``order_retry_seconds`` (60, 600 here), then the request fails."""
+    placed_at: list[datetime] = []
+
+    def new_order(_csr: bytes) -> OrderInfo:
+        placed_at.append(issuer.clock.now)
+        return pending_order("www.example.test", number=len(placed_at))
+
+    def fetch_order(url: str) -> OrderInfo:
+        number = int(url.rsplit("/", 1)[1])
+        failed = authz("www.example.test", order=number, status="invalid", error=REFUSED)
+        return order("invalid", [failed], number=number, with_authorizations=False)
+
+    issuer.fake.always("new_order", new_order)
+    issuer.fake.always("answer", None)
+    issuer.fake.always("fetch_order", fetch_order)
+    issuer.fake.always("fetch_authorization", lambda url: authz(
+        "www.example.test", order=int(url.split("/")[4]), status="invalid", error=REFUSED))
+    request_id = await issuer.request("www.example.test")
+    await issuer.step(request_id)
+    retrying = await issuer.step(request_id)
+    assert retrying.status is RequestStatus.PENDING
+    assert retrying.last_error is not None
+    assert retrying.last_error["type"] == PROBLEM + "validation-failed"
+    assert retrying.order_url is None and retrying.challenges == []
+    assert retrying.retry_not_before is not None
+    assert (retrying.retry_not_before - issuer.clock.now).total_seconds() == 60
+    done = await issuer.run(request_id)
+    assert done.status is RequestStatus.FAILED
+    assert done.error is not None and done.error["type"] == PROBLEM + "validation-failed"
+    assert len(placed_at) == 3 and done.orders_placed == 3
+    gaps = [(b - a).total_seconds() for a, b in pairwise(placed_at)]
+    assert gaps[0] >= 60 and gaps[1] >= 600
