@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import ConfigError
@@ -43,10 +43,12 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(15.0, gt=0)
     queue_poll_seconds: float = Field(0.02, gt=0)
     acme_timeout_seconds: int = Field(15, ge=1)
+    # Internal networks (CIDRs) an ACME CA may be reached at; all others must be global.
+    acme_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = []
 
-    _split = field_validator("dns_resolvers", "allowed_private_suffixes", mode="before")(
-        _split_commas
-    )
+    _split = field_validator(
+        "dns_resolvers", "allowed_private_suffixes", "acme_allowed_networks", mode="before"
+    )(_split_commas)
 
     @field_validator("database_url")
     @classmethod
