@@ -62,7 +62,7 @@ def refusal(address: IPAddress, allowed: Sequence[IPNetwork]) -> str | None:
         address = address.ipv4_mapped
     if any(address in network for network in allowed):
         return None
-    for kind in ("loopback", "link_local", "private", "multicast", "unspecified", "reserved"):
+    for kind in ("loopback", "link_local", "multicast", "unspecified", "reserved", "private"):
         if getattr(address, f"is_{kind}"):
             return kind.replace("_", "-")
     return None if address.is_global else "not-global"
