@@ -13,6 +13,7 @@ from typing import Any
 
 import josepy
 from acme import messages
+from acme.client import ClientNetwork
 
 from shared.errors import AcmeError
 
@@ -30,6 +31,12 @@ class AcmeDirectoryInvalid(AcmeError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, retryable=True)
+
+
+def fetch_directory(net: ClientNetwork, url: str) -> messages.Directory:
+    """GET and check the directory (blocking: run it through ``acme_errors.translate``)."""
+    # Any content type: parse_directory judges the body itself.
+    return parse_directory(net.get(url, content_type="*/*").content)
 
 
 def parse_directory(content: bytes) -> messages.Directory:

@@ -27,7 +27,7 @@ from josepy.jwa import ES256, ES384, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 from requests.utils import parse_header_links
 
-from shared.acme_directory import parse_directory
+from shared.acme_directory import fetch_directory
 from shared.acme_errors import AcmeResponseInvalid, ResponseRecorder, problem_dict, translate
 from shared.acme_http import IPNetwork, guard_session
 from shared.states import ChallengeType
@@ -117,7 +117,7 @@ class AcmeGateway:
         recorder = ResponseRecorder()
         net.session.hooks["response"].append(recorder)
         if isinstance(directory, str):
-            directory = await translate(recorder, _fetch_directory, net, directory)
+            directory = await translate(recorder, fetch_directory, net, directory)
         return cls(ClientV2(directory, net), recorder)
 
     @property
@@ -232,11 +232,6 @@ class AcmeGateway:
 
     async def _call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         return await translate(self._recorder, fn, *args, **kwargs)
-
-
-def _fetch_directory(net: ClientNetwork, url: str) -> messages.Directory:
-    # Any content type: parse_directory judges the body itself.
-    return parse_directory(net.get(url, content_type="*/*").content)
 
 
 def _location(response: requests.Response) -> str:
