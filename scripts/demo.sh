@@ -201,6 +201,7 @@ start_demo() {
     export CERTKEEPER_ACME_DIRECTORY_URL=https://$HOST:$pebble_port/dir
     export CERTKEEPER_ACME_CA_BUNDLE=$pebble_dir/ca.pem
     export CERTKEEPER_ALLOWED_PRIVATE_SUFFIXES=test
+    export CERTKEEPER_ACME_ALLOWED_NETWORKS=127.0.0.0/8
     export CERTKEEPER_LOG_LEVEL=INFO
     mkdir -p "$CERTKEEPER_DATA_DIR"
     BASE_URL=http://$HOST:$http_port

@@ -1,6 +1,9 @@
 """The ACME boundary: run one blocking ``acme`` call in a thread, retry badNonce (bounded),
 and translate what comes back into Certkeeper's problems. ACME 4xx problems are final;
 rate limits, 5xx and network failures are retryable and carry the CA's ``Retry-After``.
+
+Only an ACME problem document (``urn:ietf:params:acme:error:*``) is quoted back, clipped;
+any other body an upstream sends is never echoed, only its status.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ParamSpec, TypeVar
 
+import josepy
 import requests
 from acme import errors, messages
 
@@ -23,6 +27,18 @@ BAD_NONCE_RETRIES = 8
 ACME_ERROR_PREFIX = "urn:ietf:params:acme:error:"
 # Server-side ACME errors worth retrying; every other 4xx problem is final.
 _RETRYABLE_CODES = frozenset({"serverInternal", "rateLimited", "badNonce"})
+MAX_DETAIL_CHARS = 500
+
+
+class AcmeResponseInvalid(AcmeError):
+    """The CA answered 2xx with something Certkeeper cannot use or store."""
+
+    slug = "acme-response-invalid"
+    title = "The ACME server's answer could not be used"
+    status = 502
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, retryable=True)
 
 
 class ResponseRecorder:
@@ -56,7 +72,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 def problem_dict(error: messages.Error | None) -> dict[str, Any] | None:
     if error is None:
         return None
-    body: dict[str, Any] = {"type": error.typ, "detail": error.detail or error.title or ""}
+    body: dict[str, Any] = {"type": error.typ, "detail": _clip(error.detail or error.title or "")}
     if error.identifier is not None:
         body["identifier"] = error.identifier.value
     if error.subproblems:
@@ -67,7 +83,12 @@ def problem_dict(error: messages.Error | None) -> dict[str, Any] | None:
 async def translate(
     recorder: ResponseRecorder, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
 ) -> R:
-    """Run one blocking step in a thread; retry badNonce; translate errors at the boundary."""
+    """Run one blocking step in a thread; retry badNonce; translate errors at the boundary.
+
+    ``fn`` must send at most one request that changes state at the CA (one POST, then any
+    parsing): a badNonce retry repeats ``fn`` whole, so a compound call would repeat the
+    requests that had already succeeded (a second order, a second account).
+    """
     for attempt in range(BAD_NONCE_RETRIES + 1):
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
@@ -75,16 +96,31 @@ async def translate(
             if exc.code == "badNonce" and attempt < BAD_NONCE_RETRIES:
                 continue
             raise _from_problem(exc, recorder) from exc
-        except errors.ClientError as exc:
-            raise _from_status(str(exc), recorder) from exc
-        except (requests.RequestException, errors.Error, OSError) as exc:
-            raise AcmeUnavailable(f"ACME server unreachable: {type(exc).__name__}") from exc
+        except (errors.Error, requests.RequestException, josepy.errors.Error, ValueError,
+                OSError) as exc:
+            raise _from_failure(exc, recorder) from exc
     raise AcmeUnavailable("ACME server kept rejecting nonces")
 
 
+def _from_failure(exc: Exception, recorder: ResponseRecorder) -> AcmeError:
+    """A library error that is no ACME problem document."""
+    if isinstance(exc, errors.ClientError):
+        return _from_status(recorder)
+    unreadable = (josepy.errors.DeserializationError, requests.exceptions.InvalidJSONError)
+    if isinstance(exc, unreadable) or (
+        isinstance(exc, ValueError) and not isinstance(exc, requests.RequestException)
+    ):
+        return AcmeResponseInvalid(
+            f"the ACME server's answer could not be read ({type(exc).__name__})"
+        )
+    return AcmeUnavailable(f"ACME server unreachable: {type(exc).__name__}")
+
+
 def _from_problem(exc: messages.Error, recorder: ResponseRecorder) -> AcmeError:
+    if not (exc.typ or "").startswith(ACME_ERROR_PREFIX):
+        return _from_status(recorder)  # not an ACME problem: its text is not ours to show
     code = exc.code or exc.typ.removeprefix(ACME_ERROR_PREFIX)
-    detail = exc.detail or exc.title or code
+    detail = _clip(exc.detail or exc.title or code)
     status = recorder.status or 400
     problem = problem_dict(exc)
     if code == "rateLimited" or status == 429:
@@ -100,13 +136,17 @@ def _from_problem(exc: messages.Error, recorder: ResponseRecorder) -> AcmeError:
     )
 
 
-def _from_status(detail: str, recorder: ResponseRecorder) -> AcmeError:
+def _from_status(recorder: ResponseRecorder) -> AcmeError:
+    """An answer that is no ACME problem: only its status is told, never its body."""
     status = recorder.status or 0
     if status == 429:
         return AcmeRateLimited(
-            f"rate limited (HTTP 429): {detail[:200]}", retryable=True,
-            retry_after=recorder.retry_after,
+            "rate limited (HTTP 429)", retryable=True, retry_after=recorder.retry_after,
         )
     if status >= 500 or status == 0:
         return AcmeUnavailable(f"ACME server error {status}", retry_after=recorder.retry_after)
     return AcmeError(f"unexpected ACME response {status}", retryable=False)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_DETAIL_CHARS else text[:MAX_DETAIL_CHARS] + "…"

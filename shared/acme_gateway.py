@@ -1,19 +1,22 @@
-"""Async facade over certbot's ``acme`` ClientV2: single steps in threads, errors translated.
+"""Async facade over certbot's ``acme``: single requests in threads, errors translated.
 
 Build one gateway per job (it owns a ``requests`` session and a nonce pool that must not be
-shared). Never call acme's blocking poll loops: the issuer polls by rescheduling itself.
+shared). Every operation is made of single POSTs, each retried on its own on badNonce; acme's
+compound calls (``new_order`` fetches every authorization too) are never used, since
+retrying one whole would repeat what had succeeded. Never call acme's blocking poll loops:
+the issuer polls by rescheduling itself. All traffic goes through :mod:`shared.acme_http`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ParamSpec, TypeVar, cast
 
 import requests
-from acme import challenges, messages
+from acme import challenges, crypto_util, messages
 from acme.client import ClientNetwork, ClientV2
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -24,7 +27,9 @@ from josepy.jwa import ES256, ES384, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 from requests.utils import parse_header_links
 
-from shared.acme_errors import ResponseRecorder, problem_dict, translate
+from shared.acme_directory import fetch_directory
+from shared.acme_errors import AcmeResponseInvalid, ResponseRecorder, problem_dict, translate
+from shared.acme_http import IPNetwork, guard_session
 from shared.states import ChallengeType
 
 logger = logging.getLogger(__name__)
@@ -97,8 +102,10 @@ class AcmeGateway:
         account_url: str | None,
         verify: str | bool = True,
         request_timeout: int = 15,
+        allowed_networks: Sequence[IPNetwork] = (),
     ) -> AcmeGateway:
-        """Open a gateway. ``directory`` is a URL (fetched) or a cached Directory."""
+        """Open a gateway. ``directory`` is a URL (fetched) or a cached Directory.
+        ``allowed_networks``: internal addresses the CA may live at (others are refused)."""
         jwk, alg = account_jwk(key_pem)
         account = None if account_url is None else messages.RegistrationResource(uri=account_url)
         # requests accepts a CA bundle path for ``verify``; acme types it as bool only.
@@ -106,10 +113,11 @@ class AcmeGateway:
             jwk, account=account, alg=alg, verify_ssl=cast(bool, verify),
             user_agent=USER_AGENT, timeout=request_timeout,
         )
+        guard_session(net.session, allowed_networks)
         recorder = ResponseRecorder()
         net.session.hooks["response"].append(recorder)
         if isinstance(directory, str):
-            directory = await translate(recorder, ClientV2.get_directory, directory, net)
+            directory = await translate(recorder, fetch_directory, net, directory)
         return cls(ClientV2(directory, net), recorder)
 
     @property
@@ -140,8 +148,9 @@ class AcmeGateway:
             terms_of_service_agreed=terms_of_service_agreed,
             external_account_binding=eab,
         )
-        regr = await self._call(self._client.new_account, registration)
-        return str(regr.uri)
+        url = await self._post_for(self.directory["newAccount"], registration, _location)
+        self._client.net.account = messages.RegistrationResource(uri=url)
+        return url
 
     async def deactivate(self, account_url: str) -> None:
         """Deactivate the account at the CA (RFC 8555 7.3.6); it can never be used again."""
@@ -152,19 +161,24 @@ class AcmeGateway:
         return bool(self._client.external_account_required())
 
     async def new_order(self, csr_pem: bytes) -> OrderInfo:
-        orderr = await self._call(self._client.new_order, csr_pem)
-        info = _order_info(orderr.uri, orderr.body, self._recorder.retry_after)
-        return replace(info, authorizations=[_authz_info(a.uri, a.body)
-                                             for a in orderr.authorizations])
+        """One newOrder POST for the CSR's names, then one POST-as-GET per authorization."""
+        csr = x509.load_pem_x509_csr(csr_pem)
+        names, _ips = crypto_util.get_identifiers_from_x509(csr.subject, csr.extensions)
+        new = messages.NewOrder(identifiers=[
+            messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=name) for name in names
+        ])
+        url, body = await self._post_for(self.directory["newOrder"], new, _created_order)
+        info = _order_info(url, body, self._recorder.retry_after)
+        authorizations = [await self.fetch_authorization(a) for a in info.authorization_urls]
+        return replace(info, authorizations=authorizations)
 
     async def fetch_order(self, order_url: str) -> OrderInfo:
-        response = await self._call(self._post, order_url, None)
-        body = messages.Order.from_json(response.json())
+        body = await self._post_for(order_url, None, _order_body)
         return _order_info(order_url, body, self._recorder.retry_after)
 
     async def fetch_authorization(self, authz_url: str) -> AuthorizationInfo:
-        response = await self._call(self._post, authz_url, None)
-        return _authz_info(authz_url, messages.Authorization.from_json(response.json()))
+        body = await self._post_for(authz_url, None, _authz_body)
+        return _authz_info(authz_url, body)
 
     async def answer(self, challenge_type: ChallengeType, challenge_url: str) -> None:
         reply: challenges.ChallengeResponse
@@ -176,8 +190,7 @@ class AcmeGateway:
 
     async def finalize(self, order_url: str, finalize_url: str, csr_pem: bytes) -> OrderInfo:
         wrapped = messages.CertificateRequest(csr=x509.load_pem_x509_csr(csr_pem))
-        response = await self._call(self._post, finalize_url, wrapped)
-        body = messages.Order.from_json(response.json())
+        body = await self._post_for(finalize_url, wrapped, _order_body)
         return _order_info(order_url, body, self._recorder.retry_after)
 
     async def download(self, certificate_url: str) -> DownloadedChain:
@@ -200,13 +213,46 @@ class AcmeGateway:
         return key
 
     def _post(self, url: str, obj: JSONDeSerializable | None) -> requests.Response:
+        """One POST (acme retries a badNonce once itself)."""
         response: requests.Response = self._client.net.post(
             url, obj, new_nonce_url=self._client.directory["newNonce"]
         )
         return response
 
+    def _post_parsed(
+        self, url: str, obj: JSONDeSerializable | None, parse: Callable[[requests.Response], R]
+    ) -> R:
+        return parse(self._post(url, obj))
+
+    async def _post_for(
+        self, url: str, obj: JSONDeSerializable | None, parse: Callable[[requests.Response], R]
+    ) -> R:
+        """One POST in a thread, its answer parsed there; retried alone on badNonce."""
+        return await self._call(self._post_parsed, url, obj, parse)
+
     async def _call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         return await translate(self._recorder, fn, *args, **kwargs)
+
+
+def _location(response: requests.Response) -> str:
+    location = response.headers.get("Location")
+    if not location:
+        raise AcmeResponseInvalid("the ACME server sent no Location for the new resource")
+    return location
+
+
+def _created_order(response: requests.Response) -> tuple[str, messages.Order]:
+    return _location(response), _order_body(response)
+
+
+def _order_body(response: requests.Response) -> messages.Order:
+    order: messages.Order = messages.Order.from_json(response.json())
+    return order
+
+
+def _authz_body(response: requests.Response) -> messages.Authorization:
+    authz: messages.Authorization = messages.Authorization.from_json(response.json())
+    return authz
 
 
 def dns01_txt_value(key_authorization: str) -> str:
@@ -250,9 +296,16 @@ def _authz_info(url: str, body: messages.Authorization) -> AuthorizationInfo:
 class AcmeClients:
     """Opens gateways with the process's TLS trust and timeout; caches each CA's directory."""
 
-    def __init__(self, *, ca_bundle: str | None, request_timeout: int) -> None:
+    def __init__(
+        self,
+        *,
+        ca_bundle: str | None,
+        request_timeout: int,
+        allowed_networks: Sequence[IPNetwork] = (),
+    ) -> None:
         self._verify: str | bool = ca_bundle or True
         self._timeout = request_timeout
+        self._allowed = tuple(allowed_networks)
         self._directories: dict[str, messages.Directory] = {}
 
     async def open(
@@ -260,8 +313,8 @@ class AcmeClients:
     ) -> AcmeGateway:
         directory: messages.Directory | str = self._directories.get(directory_url, directory_url)
         gateway = await AcmeGateway.connect(
-            directory, key_pem, account_url=account_url,
-            verify=self._verify, request_timeout=self._timeout,
+            directory, key_pem, account_url=account_url, verify=self._verify,
+            request_timeout=self._timeout, allowed_networks=self._allowed,
         )
         self._directories[directory_url] = gateway.directory
         return gateway

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import ConfigError
@@ -45,9 +45,12 @@ class Settings(BaseSettings):
     # Automatic requests whose order went invalid: seconds before each fresh order
     # (comma list); once used up, the request fails.
     order_retry_seconds: Annotated[list[float], NoDecode] = [60.0, 600.0, 6000.0]
+    # Internal networks (CIDRs) an ACME CA may be reached at; all others must be global.
+    acme_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = []
 
     _split = field_validator(
-        "dns_resolvers", "allowed_private_suffixes", "order_retry_seconds", mode="before"
+        "dns_resolvers", "allowed_private_suffixes", "order_retry_seconds",
+        "acme_allowed_networks", mode="before"
     )(_split_commas)
 
     @field_validator("database_url")

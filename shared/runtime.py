@@ -40,5 +40,6 @@ def build_runtime(settings: Settings) -> Runtime:
         acme=AcmeClients(
             ca_bundle=str(settings.acme_ca_bundle) if settings.acme_ca_bundle else None,
             request_timeout=settings.acme_timeout_seconds,
+            allowed_networks=settings.acme_allowed_networks,
         ),
     )

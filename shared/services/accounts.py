@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.acme_errors import AcmeResponseInvalid
 from shared.crypto import generate_private_key
 from shared.errors import Conflict, NotFound, ValidationProblem
 from shared.models import AcmeAccount, CertificateRequest
@@ -19,6 +21,7 @@ from shared.services.tokens import Principal
 from shared.states import AccountStatus, KeyType, RequestStatus
 
 ACCOUNT_KEY_CURVE = "p-256"
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class ExternalAccountRequired(ValidationProblem):
@@ -35,15 +38,41 @@ class AccountSpec:
     eab_hmac_key: str | None = None
 
 
+def is_base64url(value: str) -> bool:
+    """base64url (RFC 4648 §5), padded or not, of a length some bytes encode to."""
+    bare = value.rstrip("=")
+    padded_right = value == bare or len(value) % 4 == 0
+    return bool(_BASE64URL.fullmatch(bare)) and len(bare) % 4 != 1 and padded_right
+
+
+def column_length(column: str) -> int:
+    """The length of one of ``acme_accounts``' string columns."""
+    column_type = AcmeAccount.__table__.c[column].type
+    if not isinstance(column_type, String) or column_type.length is None:
+        raise TypeError(f"acme_accounts.{column} has no length")
+    return column_type.length
+
+
+def check_spec(spec: AccountSpec) -> None:
+    """Everything that can be refused before the CA is called (which creates the account)."""
+    if not spec.terms_of_service_agreed:
+        raise ValidationProblem("the CA's terms of service must be agreed to register")
+    if (spec.eab_kid is None) != (spec.eab_hmac_key is None):
+        raise ValidationProblem("eab_kid and eab_hmac_key go together")
+    if spec.eab_hmac_key is not None and not is_base64url(spec.eab_hmac_key):
+        raise ValidationProblem("eab_hmac_key must be base64url, as the CA gave it")
+    for column, value in (("directory_url", spec.directory_url),
+                          ("contact_email", spec.contact_email), ("eab_kid", spec.eab_kid)):
+        if value is not None and len(value) > column_length(column):
+            raise ValidationProblem(f"{column} is longer than {column_length(column)} characters")
+
+
 async def register_account(
     session: AsyncSession, runtime: Runtime, spec: AccountSpec, actor: Principal
 ) -> AcmeAccount:
     """Create a key, register it at the CA, then store the account. Nothing is written
     when the CA refuses or cannot be reached."""
-    if not spec.terms_of_service_agreed:
-        raise ValidationProblem("the CA's terms of service must be agreed to register")
-    if (spec.eab_kid is None) != (spec.eab_hmac_key is None):
-        raise ValidationProblem("eab_kid and eab_hmac_key go together")
+    check_spec(spec)
     key_pem = await asyncio.to_thread(generate_private_key, KeyType.EC, None, ACCOUNT_KEY_CURVE)
     acme = await runtime.acme.open(spec.directory_url, key_pem, None)
     try:
@@ -57,6 +86,10 @@ async def register_account(
         )
     finally:
         acme.close()
+    if len(account_url) > column_length("account_url"):
+        raise AcmeResponseInvalid(
+            f"the CA's account URL is longer than {column_length('account_url')} characters"
+        )
     account = AcmeAccount(
         id=uuid4(), directory_url=spec.directory_url, contact_email=spec.contact_email,
         terms_of_service_agreed=True, eab_kid=spec.eab_kid, status=AccountStatus.VALID,

@@ -128,6 +128,8 @@ def base_env(port: int, directory_url: str, ca_bundle: str, **extra: str) -> dic
         "CERTKEEPER_ACME_DIRECTORY_URL": directory_url,
         "CERTKEEPER_ACME_CA_BUNDLE": ca_bundle,
         "CERTKEEPER_ALLOWED_PRIVATE_SUFFIXES": "test",
+        # Every test server listens on 127.0.0.1; tests prove 127.0.0.2 stays refused.
+        "CERTKEEPER_ACME_ALLOWED_NETWORKS": "127.0.0.1/32",
         "CERTKEEPER_JOB_LEASE_SECONDS": "3",
         "CERTKEEPER_SWEEP_INTERVAL_SECONDS": "1",
         "CERTKEEPER_LOG_LEVEL": "INFO",

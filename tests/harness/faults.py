@@ -3,7 +3,9 @@
 Pebble enforces no rate limits and never fails on its own; tests that need a CA answering
 429 or 5xx point Certkeeper at this proxy. The client's Host header is passed on, so every
 URL Pebble hands out already points at the proxy and later requests (orders, finalize) can
-be faulted too.
+be faulted too. The proxy serves Pebble's own TLS certificate, so whatever trusts Pebble
+trusts the proxy. A fault's body can be repeated, streamed, to serve a huge response
+without holding it in memory.
 """
 
 from __future__ import annotations
@@ -18,11 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-import trustme
 
 from tests.harness.pebble import PebbleServer
 from tests.harness.ports import HOST
-from tests.harness.process import temp_dir
 
 _HOP_HEADERS = {"connection", "transfer-encoding", "content-length", "keep-alive", "server",
                 "date"}
@@ -30,7 +30,8 @@ _HOP_HEADERS = {"connection", "transfer-encoding", "content-length", "keep-alive
 
 @dataclass
 class Fault:
-    """Answer the next ``times`` requests whose path contains ``path_part`` with this."""
+    """Answer the next ``times`` requests whose path contains ``path_part`` with this
+    (``body`` sent ``repeat`` times in a row)."""
 
     method: str
     path_part: str
@@ -38,6 +39,7 @@ class Fault:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     times: int = 1
+    repeat: int = 1
 
 
 @dataclass
@@ -52,7 +54,7 @@ class Seen:
 class FaultProxy:
     base_url: str
     directory_url: str
-    ca_bundle: str  # trusts both the proxy and Pebble
+    ca_bundle: str  # Pebble's: the proxy serves Pebble's certificate
     upstream: str
     faults: list[Fault] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
@@ -95,7 +97,7 @@ def _handler(proxy: FaultProxy, upstream: httpx.Client) -> type[BaseHTTPRequestH
             fault = proxy.take_fault(self.command, self.path)
             if fault is not None:
                 proxy.record(self.command, self.path, fault.status)
-                self._reply(fault.status, fault.headers, fault.body)
+                self._reply(fault.status, fault.headers, fault.body, fault.repeat)
                 return
             # Host is kept: Pebble builds its URLs, and checks the JWS "url", from it.
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
@@ -105,30 +107,43 @@ def _handler(proxy: FaultProxy, upstream: httpx.Client) -> type[BaseHTTPRequestH
             passed = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS}
             self._reply(answer.status_code, passed, answer.content)
 
-        def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+        def _reply(
+            self, status: int, headers: dict[str, str], body: bytes, repeat: int = 1
+        ) -> None:
+            _send(self, status, headers, body, repeat)
 
     return Handler
+
+
+def _send(
+    handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes,
+    repeat: int,
+) -> None:
+    """Answer with ``body`` sent ``repeat`` times, streamed (never joined in memory)."""
+    handler.send_response(status)
+    for key, value in headers.items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(body) * repeat))
+    handler.end_headers()
+    if handler.command == "HEAD":
+        return
+    try:
+        for _ in range(repeat):
+            handler.wfile.write(body)
+    except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+        handler.close_connection = True  # the client stopped reading: fine
 
 
 @contextlib.contextmanager
 def fault_proxy(pebble: PebbleServer) -> Iterator[FaultProxy]:
     upstream_base = pebble.directory_url.rsplit("/", 1)[0]
-    with temp_dir("ck-faults-") as tmp, httpx.Client(verify=pebble.ssl_context()) as upstream:
-        ca = trustme.CA()
+    tls = Path(pebble.ca_bundle).parent  # Pebble's certificate is for 127.0.0.1 too
+    with httpx.Client(verify=pebble.ssl_context()) as upstream:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert(HOST).configure_cert(context)
-        bundle = Path(tmp) / "bundle.pem"
-        bundle.write_text(Path(pebble.ca_bundle).read_text() + ca.cert_pem.bytes().decode())
+        context.load_cert_chain(tls / "cert.pem", tls / "key.pem")
         server = ThreadingHTTPServer((HOST, 0), BaseHTTPRequestHandler)
         base = f"https://{HOST}:{server.server_address[1]}"
-        proxy = FaultProxy(base, f"{base}/dir", str(bundle), upstream_base)
+        proxy = FaultProxy(base, f"{base}/dir", pebble.ca_bundle, upstream_base)
         server.RequestHandlerClass = _handler(proxy, upstream)
         server.socket = context.wrap_socket(server.socket, server_side=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -1,0 +1,39 @@
+"""A CA that refuses many nonces gets exactly one new order per request.
+
+Only the POST that was refused is sent again: a retry never repeats a newOrder that
+succeeded because a later authorization fetch lost its nonce.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.e2e.conftest import with_account
+from tests.e2e.stack import embedded_stack
+
+REQUESTS = 8
+NAMES_PER_REQUEST = 3  # three authorization fetches per order: three chances to lose a nonce
+
+
+def test_nonce_rejections_place_one_order_per_request() -> None:
+    with embedded_stack({"PEBBLE_WFE_NONCEREJECT": "40"}, faults=True) as stack:
+        assert stack.proxy is not None
+        with_account(stack)
+        client = stack.client()
+
+        def issue(index: int) -> dict[str, object]:
+            names = [f"n{n}.r{index}.nonce.example.test" for n in range(NAMES_PER_REQUEST)]
+            created = client.post("/v1/certificate-requests", json={
+                "common_name": names[0], "subject_alternative_names": names[1:],
+                "key_type": "ec",
+            })
+            assert created.status_code == 202, created.text
+            return stack.wait_final(created.json()["id"], timeout=90)
+
+        with ThreadPoolExecutor(max_workers=REQUESTS) as pool:
+            done = list(pool.map(issue, range(REQUESTS)))
+        new_orders = stack.proxy.requests_to("POST", "/order-plz")
+
+    assert [body["status"] for body in done] == ["issued"] * REQUESTS, done
+    assert any(seen.status == 400 for seen in new_orders), "no nonce was refused on newOrder"
+    assert len([seen for seen in new_orders if seen.status == 201]) == REQUESTS
