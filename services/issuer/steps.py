@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.issuer.solvers import solver_for
 from shared.acme_gateway import AcmeGateway, AuthorizationInfo, OrderInfo, dns01_txt_value
-from shared.crypto import Keyring, certificate_facts, generate_private_key, make_csr
+from shared.cpu import generate_key
+from shared.crypto import Keyring, certificate_facts, make_csr
 from shared.errors import AcmeError, Problem, ValidationFailed
 from shared.models import Certificate, CertificateName, CertificateRequest, Challenge
 from shared.states import (
@@ -62,7 +63,7 @@ def poll_delay(polls: int, retry_after: float | None) -> float:
 async def start_order(step: Step) -> float | None:
     """pending → processing: generate the key and CSR, create the order, record challenges."""
     req = step.request
-    key_pem = await asyncio.to_thread(generate_private_key, req.key_type, req.key_size, req.curve)
+    key_pem = await generate_key(req.key_type, req.key_size, req.curve)
     csr_pem = await asyncio.to_thread(make_csr, key_pem, req.names)
     order = await step.acme.new_order(csr_pem)
     req.private_key_sealed = step.keyring.seal(key_pem, req.seal_context)

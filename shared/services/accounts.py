@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.crypto import generate_private_key
+from shared.cpu import generate_key
 from shared.errors import Conflict, NotFound, ValidationProblem
 from shared.models import AcmeAccount, CertificateRequest
 from shared.runtime import Runtime
@@ -44,7 +43,7 @@ async def register_account(
         raise ValidationProblem("the CA's terms of service must be agreed to register")
     if (spec.eab_kid is None) != (spec.eab_hmac_key is None):
         raise ValidationProblem("eab_kid and eab_hmac_key go together")
-    key_pem = await asyncio.to_thread(generate_private_key, KeyType.EC, None, ACCOUNT_KEY_CURVE)
+    key_pem = await generate_key(KeyType.EC, None, ACCOUNT_KEY_CURVE)
     acme = await runtime.acme.open(spec.directory_url, key_pem, None)
     try:
         if acme.requires_external_account and spec.eab_kid is None:
