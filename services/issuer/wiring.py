@@ -87,8 +87,11 @@ async def running_issuer(
         yield queue
     finally:
         stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        ended = await asyncio.gather(*tasks, return_exceptions=True)
         await queue.aclose()
+    for outcome in ended:
+        if isinstance(outcome, Exception):
+            raise outcome  # a consumer that failed fails the process (non-zero exit)
 
 
 def _consumer_ended(task: asyncio.Task[None], stop: asyncio.Event) -> None:

@@ -8,6 +8,7 @@ without anyone restarting the worker.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -106,3 +107,22 @@ def _wait_for_log(path: Path, text: str) -> None:
     while text not in path.read_text():
         assert time.monotonic() < deadline, f"never logged {text!r}: {path.read_text()[-3000:]}"
         time.sleep(0.02)
+
+
+def test_sigterm_stops_the_worker_cleanly_and_loses_nothing(worker_stack: Stack) -> None:
+    """Graceful shutdown still works under the supervisor: no new jobs, running ones may
+    finish, exit 0; what was left is picked up by the next worker."""
+    worker = worker_stack.worker
+    assert worker is not None and worker.proc is not None
+    seen = worker.log_path.read_text().count("request.order_created")
+    ids = _submit(worker_stack, 6, "term")
+    deadline = time.monotonic() + 30
+    while worker.log_path.read_text().count("request.order_created") <= seen:
+        assert time.monotonic() < deadline, "the worker never started the work"
+        time.sleep(0.005)
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.proc.wait(timeout=30) == 0, worker.log_path.read_text()[-3000:]
+    worker.proc = None
+    worker.start()
+    results = [worker_stack.wait_final(i, timeout=60) for i in ids]
+    assert [r["status"] for r in results] == ["issued"] * len(ids)
