@@ -10,7 +10,9 @@ from collections.abc import Sequence
 import uvicorn
 
 from shared.config import Settings, load_settings
+from shared.cpu import cpu_pool
 from shared.crypto import load_keyring, new_key_spec
+from shared.db import secure_data_dir
 from shared.errors import ConfigError
 from shared.logs import configure_logging
 from shared.states import Role
@@ -43,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(new_key_spec())
             return
         settings = load_settings()
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, log_sql=settings.log_sql)
         _dispatch(args, settings)
     except ConfigError as exc:
         print(f"certkeeper: {exc}", file=sys.stderr)
@@ -59,7 +61,7 @@ def _preflight(command: str, settings: Settings) -> None:
             f"CERTKEEPER_REDIS_URL is required for `{command}`; `all-in-one` runs without Redis"
         )
     if settings.embedded_database:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secure_data_dir(settings)
     secret = settings.encryption_keys
     load_keyring(secret.get_secret_value() if secret else None, data_dir=settings.data_dir,
                  embedded=settings.embedded_database)
@@ -78,9 +80,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
     elif args.command == "worker":
         from services.issuer.worker import run_issuer_worker
 
-        asyncio.run(run_issuer_worker(settings))
+        with cpu_pool():
+            asyncio.run(run_issuer_worker(settings))
     else:
-        _serve(args.command, settings)
+        with cpu_pool():
+            _serve(args.command, settings)
 
 
 def _serve(command: str, settings: Settings) -> None:

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     order_retry_seconds: Annotated[list[float], NoDecode] = [60.0, 600.0, 6000.0]
     # Internal networks (CIDRs) an ACME CA may be reached at; all others must be global.
     acme_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = []
+    # Log SQL statements (never their parameters); off at every log level unless set.
+    log_sql: bool = False
 
     _split = field_validator(
         "dns_resolvers", "allowed_private_suffixes", "order_retry_seconds",

@@ -1,10 +1,26 @@
-"""Engine and session factory for Postgres (asyncpg) and SQLite (aiosqlite)."""
+"""Engine and session factory for Postgres (asyncpg) and SQLite (aiosqlite).
+
+SQLite allows one writer at a time. Python's sqlite3 opens transactions with a plain
+(deferred) ``BEGIN``: a transaction that reads and then writes must upgrade its lock, and when
+another connection wrote in between, SQLite answers ``SQLITE_BUSY`` at once, without waiting
+for ``busy_timeout`` ("database is locked"), and the work is lost. Every SQLite transaction
+here starts with ``BEGIN IMMEDIATE`` instead (SQLAlchemy's documented recipe for the pysqlite
+and aiosqlite drivers): it takes the write lock up front, or waits for it. Transactions are
+short (none spans network I/O), so waiting is cheap; the pool is kept small because one writer
+at a time gains nothing from more connections, and a wait in the pool is woken the moment a
+connection returns, where SQLite's busy handler only polls.
+
+Engines never log SQL parameters (token hashes, sealed keys): ``hide_parameters``.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -13,27 +29,69 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from shared.config import Settings
+from shared.crypto import KEY_FILE_NAME
 
 Sessions = async_sessionmaker[AsyncSession]
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+SQLITE_POOL_SIZE = 5
+SQLITE_POOL_OVERFLOW = 5
+SQLITE_POOL_TIMEOUT_SECONDS = 60
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.sqlalchemy_url
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        secure_data_dir(settings)
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_OVERFLOW,
+            pool_timeout=SQLITE_POOL_TIMEOUT_SECONDS,
+            hide_parameters=True,
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+    )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The driver must not emit its own deferred BEGIN: _begin_immediate does.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def secure_data_dir(settings: Settings) -> None:
+    """The embedded data dir is 0700 and the database (with its -wal and -shm files, which
+    SQLite creates with the database file's mode) and the key file are 0600."""
+    data_dir = settings.data_dir
+    data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    os.chmod(data_dir, PRIVATE_DIR_MODE)
+    database = make_url(settings.sqlalchemy_url).database
+    if not database or database == ":memory:":
+        return
+    db_path = Path(database)
+    db_path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE))
+    for path in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm"),
+                 data_dir / KEY_FILE_NAME):
+        if path.exists():
+            os.chmod(path, PRIVATE_FILE_MODE)
 
 
 def create_sessions(engine: AsyncEngine) -> Sessions:

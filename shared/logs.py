@@ -27,7 +27,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(body, default=str)
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, *, log_sql: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
@@ -37,3 +37,10 @@ def configure_logging(level: str) -> None:
     logging.getLogger("acme").setLevel(max(logging.INFO, logging.getLevelName(level)))
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # SQL is logged only when asked for on its own (the engines hide parameters even then):
+    # a root logger at DEBUG would otherwise switch SQLAlchemy's statement log on, and
+    # aiosqlite logs every call with its arguments (token hashes, sealed keys) at DEBUG.
+    sql_level = logging.INFO if log_sql else logging.WARNING
+    for name in ("sqlalchemy.engine", "sqlalchemy.pool", "sqlalchemy.orm"):
+        logging.getLogger(name).setLevel(sql_level)
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)

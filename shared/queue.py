@@ -13,10 +13,23 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.worker import Worker
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
 JobFunction = Callable[[dict[str, Any], str], Awaitable[None]]
+
+# What a Redis outage raises: refused or reset connections, timeouts, a server loading data.
+QUEUE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
+RECONNECT_FIRST_SECONDS = 0.25
+RECONNECT_MAX_SECONDS = 5.0
+
+
+def reconnect_delay(failures: int) -> float:
+    """Seconds to wait before the next reconnect attempt, after ``failures`` failed ones:
+    doubling from a quarter second, capped at five."""
+    return min(RECONNECT_FIRST_SECONDS * (1 << min(failures, 16)), RECONNECT_MAX_SECONDS)
 
 
 class JobQueue(Protocol):
@@ -37,10 +50,23 @@ class ArqQueue:
         self.redis = redis
 
     @classmethod
-    async def connect(cls, url: str) -> ArqQueue:
+    async def connect(cls, url: str, *, wait_until: asyncio.Event | None = None) -> ArqQueue:
+        """Open a pool on Redis. With ``wait_until``, a Redis that is down is waited for
+        (backoff, logged) until it answers; the last error is raised if the event is set
+        first. Without it, one retry."""
         settings = RedisSettings.from_dsn(url)
-        settings.conn_retries = 1
-        return cls(await create_pool(settings))
+        settings.conn_retries = 1 if wait_until is None else 0
+        failures = 0
+        while True:
+            try:
+                return cls(await create_pool(settings))
+            except QUEUE_ERRORS as exc:
+                if wait_until is None or await _wait(wait_until, reconnect_delay(failures)):
+                    raise
+                failures += 1
+                logger.warning("queue.connect_failed", extra={
+                    "failures": failures, "error": _describe(exc),
+                })
 
     async def enqueue(self, function: str, arg: str, *, job_id: str, defer_by: float = 0.0) -> bool:
         job = await self.redis.enqueue_job(
@@ -97,3 +123,101 @@ class InProcessQueue:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class ArqConsumer:
+    """Runs an arq ``Worker`` until told to stop, riding out Redis outages.
+
+    arq's poll loop (``Worker.main``) ends with the first Redis error. Here the loop is
+    started again once Redis answers, after a logged backoff; jobs still running carry on
+    meanwhile (they need the database, not Redis), and work whose doorbell was lost is rung
+    again by the sweeper. Stopping lets running jobs finish for up to ``completion_wait``
+    seconds, as arq's own signal handler would, then cancels the rest (arq runs them again).
+    """
+
+    def __init__(self, worker: Worker, redis: ArqRedis, completion_wait: float) -> None:
+        self._worker = worker
+        self._redis = redis
+        self._completion_wait = completion_wait
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            main = asyncio.create_task(self._worker.main(), name="arq-poll")
+            try:
+                stopped = await _stopped_first(main, stop)
+            except BaseException:
+                main.cancel()
+                raise
+            if stopped:
+                await self._drain(main)
+                return
+            error = main.exception()
+            if error is None:
+                return
+            if not isinstance(error, QUEUE_ERRORS):
+                raise error
+            logger.warning("queue.disconnected", extra={"error": _describe(error)})
+            self._forget_finished_jobs()
+            await self._reconnect(stop)
+
+    async def _reconnect(self, stop: asyncio.Event) -> None:
+        failures = 0
+        while not await _wait(stop, reconnect_delay(failures)):
+            try:
+                await self._redis.ping()
+            except QUEUE_ERRORS as exc:
+                failures += 1
+                logger.info("queue.reconnect_failed", extra={
+                    "failures": failures, "retry_in": reconnect_delay(failures),
+                    "error": _describe(exc),
+                })
+                continue
+            logger.info("queue.reconnected", extra={"failures": failures})
+            return
+
+    def _forget_finished_jobs(self) -> None:
+        """Jobs that ended while Redis was gone failed to report; arq would re-raise each of
+        their errors in its next poll. They are logged once here instead."""
+        for job_id, task in list(self._worker.tasks.items()):
+            if task.done():
+                del self._worker.tasks[job_id]
+                error = None if task.cancelled() else task.exception()
+                if error is not None:
+                    logger.warning("queue.job_unreported",
+                                   extra={"job_id": job_id, "error": _describe(error)})
+
+    async def _drain(self, main: asyncio.Task[None]) -> None:
+        self._worker.allow_pick_jobs = False
+        running = [task for task in self._worker.tasks.values() if not task.done()]
+        if running:
+            logger.info("queue.draining", extra={"jobs": len(running),
+                                                 "wait_seconds": self._completion_wait})
+            _done, late = await asyncio.wait(running, timeout=self._completion_wait)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+        main.cancel()
+        await asyncio.gather(main, return_exceptions=True)
+
+
+async def _stopped_first(task: asyncio.Task[None], stop: asyncio.Event) -> bool:
+    """Wait until ``task`` ends or ``stop`` is set; True if it was the stop."""
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    return not task.done()
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep ``seconds`` unless ``stop`` is set first; True if it was set."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"

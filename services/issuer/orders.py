@@ -17,7 +17,8 @@ from typing import Any
 from services.issuer.context import Step
 from shared.acme_gateway import AuthorizationInfo, OrderInfo, dns01_txt_value
 from shared.acme_protocol import AcmeConversation
-from shared.crypto import generate_private_key, make_csr
+from shared.cpu import generate_key
+from shared.crypto import make_csr
 from shared.errors import AcmeError, InvalidNames
 from shared.models import Challenge
 from shared.models.base import Base
@@ -88,7 +89,7 @@ async def _csr_for_order(step: Step) -> bytes:
     req = step.request
     if req.csr_pem is not None and req.private_key_sealed is not None:
         return req.csr_pem.encode()
-    key_pem = await asyncio.to_thread(generate_private_key, req.key_type, req.key_size, req.curve)
+    key_pem = await generate_key(req.key_type, req.key_size, req.curve)
     csr_pem = await asyncio.to_thread(make_csr, key_pem, req.names)
     req.private_key_sealed = step.keyring.seal(key_pem, req.seal_context)
     req.csr_pem = csr_pem.decode()

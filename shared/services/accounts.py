@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from uuid import UUID, uuid4
@@ -11,7 +10,7 @@ from sqlalchemy import String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.acme_errors import AcmeResponseInvalid
-from shared.crypto import generate_private_key
+from shared.cpu import generate_key
 from shared.errors import Conflict, NotFound, ValidationProblem
 from shared.models import AcmeAccount, CertificateRequest
 from shared.runtime import Runtime
@@ -73,7 +72,7 @@ async def register_account(
     """Create a key, register it at the CA, then store the account. Nothing is written
     when the CA refuses or cannot be reached."""
     check_spec(spec)
-    key_pem = await asyncio.to_thread(generate_private_key, KeyType.EC, None, ACCOUNT_KEY_CURVE)
+    key_pem = await generate_key(KeyType.EC, None, ACCOUNT_KEY_CURVE)
     acme = await runtime.acme.open(spec.directory_url, key_pem, None)
     try:
         if acme.requires_external_account and spec.eab_kid is None:

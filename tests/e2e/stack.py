@@ -1,7 +1,8 @@
 """Certkeeper's own processes started against throwaway Postgres, Redis and Pebble.
 
 ``production_stack``: ``certkeeper migrate``, ``certkeeper api`` and a separate
-``certkeeper worker issuer``. ``embedded_stack``: ``certkeeper all-in-one`` on SQLite.
+``certkeeper worker issuer``. ``embedded_stack``: ``certkeeper all-in-one`` on SQLite (its
+queue in-process, or on Redis).
 Both talk to a Pebble that validates HTTP-01 against the api's port and resolves names
 through pebble-challtestsrv.
 """
@@ -187,8 +188,11 @@ def embedded_stack(
     *,
     faults: bool = False,
     pebble_config: Mapping[str, Any] | None = None,
+    redis: bool = False,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
-    """All-in-one on SQLite; with ``faults``, the CA is reached through a FaultProxy."""
+    """All-in-one on SQLite; with ``faults``, the CA is reached through a FaultProxy; with
+    ``redis``, its queue is a throwaway Redis; ``settings`` are extra CERTKEEPER_* variables."""
     port = free_port()
     with (
         temp_dir("ck-embedded-") as logs,
@@ -196,15 +200,17 @@ def embedded_stack(
         contextlib.ExitStack() as extra,
     ):
         proxy = extra.enter_context(fault_proxy(peb)) if faults else None
+        rd = extra.enter_context(redis_server()) if redis else None
         env = base_env(
             port, proxy.directory_url if proxy else peb.directory_url,
             proxy.ca_bundle if proxy else peb.ca_bundle, CERTKEEPER_DATA_DIR=str(logs / "data"),
+            **({"CERTKEEPER_REDIS_URL": rd.url} if rd else {}), **(settings or {}),
         )
         token = run_cli(env, "token", "create", "--role", "admin", "--name", "e2e-admin")
         base_url = f"http://127.0.0.1:{port}"
         with run_process([CERTKEEPER, "all-in-one"], env=env, log_path=logs / "all-in-one.log",
                          ready_url=f"{base_url}/readyz"):
-            stack = Stack(base_url, env, token, peb, dns, logs, proxy=proxy)
+            stack = Stack(base_url, env, token, peb, dns, logs, redis=rd, proxy=proxy)
             try:
                 yield stack
             finally:

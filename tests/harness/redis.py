@@ -1,4 +1,5 @@
-"""A throwaway Redis 7 server on a free 127.0.0.1 port."""
+"""A throwaway Redis 7 server on a free 127.0.0.1 port, which a test may stop and start again
+on the same port (an outage)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import contextlib
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -17,13 +18,19 @@ from tests.harness.process import StrPath, retry_on_port_clash, start, stop, tem
 REDIS_SERVER = "/usr/bin/redis-server"
 
 
-@dataclass(frozen=True)
+@dataclass
 class RedisServer:
     port: int
     url: str  # redis://127.0.0.1:PORT/0
-    pid: int
     log_path: Path
     startup_seconds: float
+    _proc: subprocess.Popen[bytes] = field(repr=False)
+    _timeout: float = field(default=10.0, repr=False)
+
+    @property
+    def pid(self) -> int:
+        """The pid of the current (or last) server process."""
+        return self._proc.pid
 
     def client(self) -> redis.Redis:
         """A new synchronous client; close it (or use it as a context manager)."""
@@ -33,6 +40,16 @@ class RedisServer:
         """Remove every key in every database."""
         with self.client() as client:
             client.flushall()
+
+    def stop(self) -> None:
+        """SIGTERM the server and wait for it to exit (an outage; nothing is kept)."""
+        stop(self._proc)
+
+    def start(self) -> None:
+        """Start a fresh, empty server on the same port (its log starts over); return once
+        PING answers."""
+        assert self._proc.poll() is not None, "redis is still running"
+        self._proc = _spawn(self.log_path.parent, self.port, self._timeout, self.log_path)
 
 
 def _pong(port: int) -> bool:
@@ -45,9 +62,7 @@ def _pong(port: int) -> bool:
         client.close()
 
 
-def _launch(tmp: Path, timeout: float) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    log_path = tmp / "redis.log"
+def _spawn(tmp: Path, port: int, timeout: float, log_path: Path) -> subprocess.Popen[bytes]:
     argv: list[StrPath] = [
         REDIS_SERVER,
         "--port", str(port),
@@ -63,7 +78,12 @@ def _launch(tmp: Path, timeout: float) -> tuple[subprocess.Popen[bytes], int]:
     except BaseException:
         stop(proc)
         raise
-    return proc, port
+    return proc
+
+
+def _launch(tmp: Path, timeout: float) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    return _spawn(tmp, port, timeout, tmp / "redis.log"), port
 
 
 @contextlib.contextmanager
@@ -72,13 +92,15 @@ def redis_server(*, timeout: float = 10.0) -> Iterator[RedisServer]:
     began = time.monotonic()
     with temp_dir("ck-redis-") as tmp:
         proc, port = retry_on_port_clash(lambda: _launch(tmp, timeout))
+        server = RedisServer(
+            port=port,
+            url=f"redis://{HOST}:{port}/0",
+            log_path=tmp / "redis.log",
+            startup_seconds=time.monotonic() - began,
+            _proc=proc,
+            _timeout=timeout,
+        )
         try:
-            yield RedisServer(
-                port=port,
-                url=f"redis://{HOST}:{port}/0",
-                pid=proc.pid,
-                log_path=tmp / "redis.log",
-                startup_seconds=time.monotonic() - began,
-            )
+            yield server
         finally:
-            stop(proc)
+            server.stop()

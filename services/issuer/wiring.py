@@ -1,0 +1,100 @@
+"""What an issuer process runs, listed once: its job functions, the context they get, the
+sweeper, and what runs the jobs (an arq worker on Redis, or the in-process queue).
+
+``certkeeper worker issuer`` and ``certkeeper all-in-one`` both start the issuer from here,
+so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+from arq.typing import WorkerCoroutine
+from arq.worker import Function, Worker, func
+
+from services.issuer.context import IssuerContext
+from services.issuer.jobs import advance_request
+from services.issuer.sweeper import run_sweeper
+from shared.config import Settings
+from shared.queue import ArqConsumer, ArqQueue, InProcessQueue, JobQueue
+from shared.runtime import Runtime
+from shared.services.requests import ADVANCE_REQUEST
+
+logger = logging.getLogger(__name__)
+
+JOBS: Final[Mapping[str, WorkerCoroutine]] = {ADVANCE_REQUEST: advance_request}
+# How long a stopping worker lets running jobs finish (keep below the platform's grace period).
+JOB_COMPLETION_WAIT_SECONDS: Final = 20.0
+JOB_MAX_TRIES: Final = 5
+
+
+def arq_functions(settings: Settings) -> list[Function]:
+    timeout = max(30, int(settings.job_lease_seconds))
+    return [func(fn, name=name, timeout=timeout, max_tries=JOB_MAX_TRIES)
+            for name, fn in JOBS.items()]
+
+
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """Every keyword given to arq's ``Worker`` besides the pool and the context. Signals are
+    ours: the process stops the consumer (see :class:`ArqConsumer`), not arq."""
+    return {
+        "functions": arq_functions(settings),
+        "max_jobs": settings.worker_max_jobs,
+        "keep_result": 0,
+        "poll_delay": settings.queue_poll_seconds,
+        "handle_signals": False,
+    }
+
+
+def size_thread_pool(max_jobs: int) -> None:
+    """ACME steps run in threads: one per concurrent job, so no job waits for a thread."""
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=max_jobs))
+
+
+@asynccontextmanager
+async def running_issuer(
+    settings: Settings, runtime: Runtime, stop: asyncio.Event
+) -> AsyncIterator[JobQueue]:
+    """Run the issuer until ``stop`` is set or the block exits; yields the queue that rings it.
+
+    With ``CERTKEEPER_REDIS_URL`` the jobs run in an arq worker that waits for Redis at start
+    and rides out its outages; without it, in this event loop. On exit, running jobs may
+    finish (up to ``JOB_COMPLETION_WAIT_SECONDS``), then the sweeper stops and the queue closes.
+    """
+    size_thread_pool(settings.worker_max_jobs)
+    ctx: dict[str, Any] = {}
+    queue: JobQueue
+    if settings.redis_url is None:
+        queue = InProcessQueue(JOBS, ctx, settings.worker_max_jobs)
+    else:
+        queue = await ArqQueue.connect(settings.redis_url, wait_until=stop)
+    ctx["issuer"] = issuer = IssuerContext(
+        settings, runtime.sessions, runtime.keyring, queue, runtime.acme
+    )
+    tasks = [asyncio.create_task(run_sweeper(issuer, stop), name="sweeper")]
+    if isinstance(queue, ArqQueue):
+        # The context is complete before arq sees it: arq swaps a falsy ctx for its own.
+        worker = Worker(**worker_options(settings), redis_pool=queue.redis, ctx=ctx)
+        consumer = ArqConsumer(worker, queue.redis, JOB_COMPLETION_WAIT_SECONDS)
+        tasks.append(asyncio.create_task(consumer.run(stop), name="arq-consumer"))
+        tasks[-1].add_done_callback(lambda task: _consumer_ended(task, stop))
+    try:
+        yield queue
+    finally:
+        stop.set()
+        ended = await asyncio.gather(*tasks, return_exceptions=True)
+        await queue.aclose()
+    for outcome in ended:
+        if isinstance(outcome, Exception):
+            raise outcome  # a consumer that failed fails the process (non-zero exit)
+
+
+def _consumer_ended(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("issuer.consumer_failed", exc_info=task.exception())
+    stop.set()
