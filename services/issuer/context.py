@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,6 +71,7 @@ class Step:
     keyring: Keyring
     now: datetime
     settings: Settings
+    clock: Callable[[], datetime] = field(default=utcnow)
 
     @property
     def request(self) -> CertificateRequest:
@@ -82,3 +83,12 @@ class Step:
 
     async def commit(self) -> None:
         await self.fence.commit()
+
+    async def hold(self) -> None:
+        """Renew the lease and write what the step has so far, right before work that must
+        not happen twice (placing an order). A step that waited past its lease (e.g. for a
+        key) may have been taken over by another job: then this raises :class:`Fenced`
+        and nothing is done twice."""
+        lease = timedelta(seconds=self.settings.job_lease_seconds)
+        self.request.lease_until = self.clock() + lease
+        await self.commit()

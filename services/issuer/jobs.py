@@ -112,7 +112,7 @@ async def _run_step(
         key_pem = ctx.keyring.open(account.key_sealed, account.seal_context)
         acme = await ctx.acme.open(account.directory_url, key_pem, account.account_url)
         try:
-            step = Step(fence, acme, ctx.keyring, now, ctx.settings)
+            step = Step(fence, acme, ctx.keyring, now, ctx.settings, ctx.clock)
             delay = await STEPS[req.status](step)
         finally:
             acme.close()

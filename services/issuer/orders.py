@@ -72,7 +72,9 @@ async def start_order(step: Step) -> float | None:
 
 async def _place_order(step: Step) -> OrderInfo:
     req = step.request
-    order = await step.acme.new_order(await _csr_for_order(step))
+    csr_pem = await _csr_for_order(step)
+    await step.hold()
+    order = await step.acme.new_order(csr_pem)
     req.order_url = order.url
     req.finalize_url = order.finalize_url
     req.order_status = order.status

@@ -82,7 +82,11 @@ class ScriptedAcme:
 
     async def open(self, directory_url: str, key_pem: bytes, account_url: str | None
                    ) -> ScriptedAcme:
+        """Opening is not scripted unless a test scripts ``open`` (to run a hook at the
+        start of a job's step)."""
         self.opened += 1
+        if self._next["open"] or "open" in self._always:
+            await self._call("open", directory_url)
         return self
 
     async def new_order(self, csr_pem: bytes) -> OrderInfo:

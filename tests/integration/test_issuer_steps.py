@@ -5,7 +5,7 @@ end to end in tests/e2e; these prove each branch, fast."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -239,3 +239,21 @@ async def test_invalid_order_is_replaced_after_backoff(issuer: Issuer) -> None:
     assert len(placed_at) == 3 and done.orders_placed == 3
     gaps = [(b - a).total_seconds() for a, b in pairwise(placed_at)]
     assert gaps[0] >= 60 and gaps[1] >= 600
+
+
+async def test_job_taken_over_before_ordering_places_no_order(issuer: Issuer) -> None:
+    """A job that waits past its lease (a queue of key generations under load) may be taken
+    over by another job. Only one of them may place the order: the late one finds its hold
+    gone when it renews the lease, and stops before calling the CA."""
+    request_id = await issuer.request("www.example.test")
+    issuer.fake.always("new_order", pending_order("www.example.test"))
+
+    async def taken_over(*_args: Any) -> None:
+        issuer.clock.now += timedelta(seconds=issuer.settings.job_lease_seconds + 1)
+        await issuer.step(request_id)  # the second job claims the expired lease
+
+    issuer.fake.script("open", taken_over)
+    await issuer.step(request_id)  # the first job, overtaken mid-step
+    done = await issuer.row(request_id)
+    assert issuer.fake.count("new_order") == 1
+    assert done.status is RequestStatus.PROCESSING and done.orders_placed == 1
