@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(15.0, gt=0)
     queue_poll_seconds: float = Field(0.02, gt=0)
     acme_timeout_seconds: int = Field(15, ge=1)
+    # Admit names whose labels mix scripts (Latin + Cyrillic...), which homographs use.
+    allow_mixed_script_names: bool = False
 
     _split = field_validator("dns_resolvers", "allowed_private_suffixes", mode="before")(
         _split_commas
