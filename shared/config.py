@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     acme_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = []
     # Log SQL statements (never their parameters); off at every log level unless set.
     log_sql: bool = False
+    # Admit names whose labels mix scripts (Latin + Cyrillic...), which homographs use.
+    allow_mixed_script_names: bool = False
 
     _split = field_validator(
         "dns_resolvers", "allowed_private_suffixes", "order_retry_seconds",

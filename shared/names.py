@@ -8,7 +8,10 @@ misplaced wildcard, not under a public suffix, or a public suffix itself. Every 
 name is reported at once in one :class:`~shared.errors.InvalidNames`, each with a stable
 reason code: ``too-many-names``, ``bad-wildcard``, ``wildcard-needs-dns-01``,
 ``public-suffix``, ``not-public``, ``ip-address``, ``bad-length``, ``empty-label``,
-``invalid-characters`` or ``invalid-idna``.
+``invalid-characters``, ``invalid-idna``, ``mixed-script`` (a label mixes writing systems,
+as look-alike names such as a Latin ``paypal`` with a Cyrillic ``\u0430`` do; refused unless
+allowed, following the browsers' IDN display policies) or ``challenge-name-too-long`` (for
+dns-01, ``_acme-challenge.<name>`` would be longer than 253 bytes, so no CA can validate it).
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ from publicsuffixlist import PublicSuffixList
 
 from shared.errors import InvalidNames
 from shared.states import ChallengeType
+from shared.unicode_scripts import is_safe_mix, scripts_of
 
 MAX_NAMES = 100
 MAX_NAME_LENGTH = 253  # octets of the A-label form, without the trailing dot (RFC 1035)
+DNS01_PREFIX = "_acme-challenge."
 
 _ALLOWED_ASCII = frozenset(string.ascii_letters + string.digits + "-.*")
 _LENGTH_CODES = frozenset({"label_too_long", "domain_too_long", "input_too_long"})
@@ -56,13 +61,14 @@ def normalize_names(
     *,
     challenge_type: ChallengeType,
     allowed_private_suffixes: Sequence[str] = (),
+    allow_mixed_scripts: bool = False,
 ) -> list[str]:
     """Return the certificate's names, common name first, normalised and deduplicated,
     or raise shared.errors.InvalidNames listing every refused name with its reason.
 
     ``allowed_private_suffixes`` (such as ``test`` or ``corp.internal``) admit names
     strictly below them that the Public Suffix List does not know; a malformed entry
-    raises :class:`ValueError`.
+    raises :class:`ValueError`. ``allow_mixed_scripts`` admits labels that mix scripts.
     """
     allowed = _normalize_suffixes(allowed_private_suffixes)
     given = list(dict.fromkeys([common_name, *subject_alternative_names]))
@@ -71,6 +77,8 @@ def normalize_names(
     for raw in given:
         try:
             name = _normalize_one(raw, challenge_type, allowed)
+            if not allow_mixed_scripts:
+                _check_scripts(name)
         except _Refused as refused:
             problems.append({"name": raw, "reason": refused.reason, "detail": refused.detail})
         else:
@@ -94,10 +102,28 @@ def _normalize_one(raw: str, challenge_type: ChallengeType, allowed: Sequence[st
     name = "*." + base if wildcard else base
     if len(name) > MAX_NAME_LENGTH:
         raise _Refused("bad-length", f"the name is longer than {MAX_NAME_LENGTH} bytes")
+    if challenge_type is ChallengeType.DNS_01 and len(DNS01_PREFIX + base) > MAX_NAME_LENGTH:
+        raise _Refused(
+            "challenge-name-too-long",
+            f"{DNS01_PREFIX}{base} would be longer than {MAX_NAME_LENGTH} bytes, so no CA "
+            "can validate the name over dns-01",
+        )
     _check_suffix(base, wildcard, allowed)
     if wildcard and challenge_type is ChallengeType.HTTP_01:
         raise _Refused("wildcard-needs-dns-01", "a wildcard name can only be validated with dns-01")
     return name
+
+
+def _check_scripts(name: str) -> None:
+    """Refuse a label that mixes writing systems (a homograph such as Cyrillic in Latin)."""
+    for label in idna.decode(name.removeprefix("*.")).split("."):
+        scripts = scripts_of(label)
+        if not is_safe_mix(scripts):
+            raise _Refused(
+                "mixed-script",
+                f"the label {label!r} mixes the {' and '.join(sorted(scripts))} scripts, as "
+                "look-alike names do; set CERTKEEPER_ALLOW_MIXED_SCRIPT_NAMES=true to allow it",
+            )
 
 
 def _is_ip_literal(raw: str) -> bool:

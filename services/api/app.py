@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.api import problems
 from services.api.deps import AppServices
+from services.api.middleware import RequestGate
 from services.api.routes import (
     acme_accounts,
     certificate_requests,
@@ -49,6 +50,7 @@ def create_app(services: ServicesFactory) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    app.add_middleware(RequestGate)
     for router in (acme_accounts.router, certificate_requests.router, certificates.router,
                    health.router, responder.router):
         app.include_router(router)

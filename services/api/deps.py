@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -14,14 +15,22 @@ from shared.errors import Forbidden, Unauthenticated
 from shared.queue import JobQueue
 from shared.runtime import Runtime
 from shared.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from shared.services.tokens import Principal, authenticate
+from shared.services.tokens import Principal, TokenVerifier
 from shared.states import Role
+
+# Concurrent database lookups of the unauthenticated HTTP-01 responder, per api process:
+# a flood of challenge requests waits here instead of taking the API's connections.
+RESPONDER_LOOKUPS = 4
 
 
 @dataclass
 class AppServices:
     runtime: Runtime
     queue: JobQueue
+    tokens: TokenVerifier = field(default_factory=TokenVerifier)
+    responder_slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(RESPONDER_LOOKUPS)
+    )
 
 
 def get_services(request: Request) -> AppServices:
@@ -39,18 +48,20 @@ async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
+PRINCIPAL_STATE = "principal"  # where the request gate leaves the caller in request.state
+
 _bearer = HTTPBearer(auto_error=False, description="A token from `certkeeper token create`")
 
 
 async def get_principal(
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    """The caller the request gate authenticated (``_credentials`` only documents the
+    scheme in OpenAPI; the gate has checked the token before the body was read)."""
+    principal = getattr(request.state, PRINCIPAL_STATE, None)
+    if not isinstance(principal, Principal):
         raise Unauthenticated("send Authorization: Bearer <token>")
-    principal = await authenticate(session, credentials.credentials)
-    if principal is None:
-        raise Unauthenticated("the token is unknown or revoked")
     return principal
 
 

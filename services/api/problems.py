@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.db_errors import DATABASE_ERRORS, database_problem
 from shared.errors import PROBLEM_BASE, Problem
 
 logger = logging.getLogger(__name__)
@@ -33,16 +34,31 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
     )
 
 
+def render_problem(problem: Problem) -> JSONResponse:
+    """A problem as a response, with Retry-After or WWW-Authenticate where it applies."""
+    headers = None
+    retry_after = getattr(problem, "retry_after", None)
+    if retry_after is not None:
+        headers = {"Retry-After": str(max(1, int(retry_after)))}
+    if problem.status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    return problem_response(problem.to_dict(), headers)
+
+
 async def _on_problem(_request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, Problem):
         raise exc
-    headers = None
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        headers = {"Retry-After": str(int(retry_after))}
-    if exc.status == 401:
-        headers = {"WWW-Authenticate": "Bearer"}
-    return problem_response(exc.to_dict(), headers)
+    return render_problem(exc)
+
+
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """Database errors: an outage is a 503 with Retry-After, a lost race a 409."""
+    problem = database_problem(exc)
+    if problem is None:
+        return await _on_crash(request, exc)
+    logger.warning("api.database_error", extra={"path": request.url.path,
+                                                "error": type(exc).__name__})
+    return render_problem(problem)
 
 
 async def _on_validation(_request: Request, exc: Exception) -> JSONResponse:
@@ -84,4 +100,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    for database_error in DATABASE_ERRORS:
+        app.add_exception_handler(database_error, _on_database_error)
     app.add_exception_handler(Exception, _on_crash)

@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -20,6 +20,9 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+# An encoded cursor is about 110 characters; anything much longer is not one of ours and is
+# refused before it is decoded (a deeply nested JSON document would exhaust the recursion).
+MAX_CURSOR_LENGTH = 256
 
 
 class InvalidCursor(ValidationProblem):
@@ -39,15 +42,20 @@ def encode_cursor(created_at: datetime, row_id: UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """The (created_at in UTC, id) a cursor names; InvalidCursor for anything else."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise InvalidCursor("cursor is too long")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, row_id = json.loads(raw)
-        created_at, parsed_id = datetime.fromisoformat(created), UUID(str(row_id))
-    except (ValueError, TypeError, AttributeError):
+        if not isinstance(created, str) or not isinstance(row_id, str):
+            raise TypeError("cursor fields are not strings")
+        created_at, parsed_id = datetime.fromisoformat(created), UUID(row_id)
+        if created_at.tzinfo is None:
+            raise TypeError("naive time")
+        return created_at.astimezone(UTC), parsed_id  # OverflowError past year 1 or 9999
+    except (ValueError, TypeError, AttributeError, RecursionError, OverflowError):
         raise InvalidCursor("cursor is malformed") from None
-    if created_at.tzinfo is None:
-        raise InvalidCursor("cursor is malformed")
-    return created_at, parsed_id
 
 
 async def paginate(

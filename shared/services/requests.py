@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
@@ -141,6 +141,7 @@ async def create_request(
         spec.common_name, spec.subject_alternative_names,
         challenge_type=spec.challenge_type,
         allowed_private_suffixes=settings.allowed_private_suffixes,
+        allow_mixed_scripts=settings.allow_mixed_script_names,
     )
     key_size, curve = key_spec(spec)
     check_challenge(spec)
@@ -186,16 +187,18 @@ async def verify_request(
     check_dns: bool = True,
 ) -> CertificateRequest:
     """Manual mode: the person placed the values; tell the CA to validate now. DNS-01
-    records are looked up first: a CA that finds no record fails the order for good."""
+    records are looked up first (outside any transaction): a CA that finds no record fails
+    the order for good. Of two racing calls exactly one wins; the other gets a 409."""
     request = await get_request(session, request_id)
-    if request.status is not RequestStatus.AWAITING_MANUAL_VALIDATION:
-        raise Conflict(f"request is {request.status}, not awaiting_manual_validation")
+    await session.commit()  # no transaction across the DNS lookups
+    _require_status(request, RequestStatus.AWAITING_MANUAL_VALIDATION)
     if check_dns and request.challenge_type is ChallengeType.DNS_01:
         await _check_txt_records(request, resolvers)
-    request.status = RequestStatus.VALIDATING
-    request.polls = 0
-    request.next_run_at = utcnow()
-    await session.commit()
+    await _move(
+        session, request_id, [RequestStatus.AWAITING_MANUAL_VALIDATION],
+        status=RequestStatus.VALIDATING, polls=0, next_run_at=utcnow(),
+    )
+    request = await _reread(session, request_id)
     await ring(queue, request)
     return request
 
@@ -217,13 +220,41 @@ async def _check_txt_records(request: CertificateRequest, resolvers: list[str]) 
 
 
 async def cancel_request(session: AsyncSession, request_id: UUID) -> CertificateRequest:
-    request = await get_request(session, request_id)
-    if request.status.is_final:
-        raise Conflict(f"request is already {request.status}")
-    request.status = RequestStatus.CANCELLED
-    request.finished_at = utcnow()
-    request.private_key_sealed = None
-    request.lease_owner = None
-    request.lease_until = None
+    """Stop a request that is not final. The version bump fences out a job in flight, so an
+    accepted cancel always wins: the job's write fails and nothing is issued."""
+    await _move(
+        session, request_id, [s for s in RequestStatus if not s.is_final],
+        status=RequestStatus.CANCELLED, finished_at=utcnow(), private_key_sealed=None,
+        lease_owner=None, lease_until=None,
+    )
+    return await _reread(session, request_id)
+
+
+def _require_status(request: CertificateRequest, wanted: RequestStatus) -> None:
+    if request.status is not wanted:
+        raise Conflict(f"request is {request.status}, not {wanted}")
+
+
+async def _move(
+    session: AsyncSession, request_id: UUID, allowed: list[RequestStatus], **values: object
+) -> None:
+    """One conditional UPDATE: apply ``values`` only while the status is in ``allowed``, and
+    bump the version. Raises NotFound or Conflict (with the status found) otherwise."""
+    result = await session.execute(
+        update(CertificateRequest)
+        .where(CertificateRequest.id == request_id, CertificateRequest.status.in_(allowed))
+        .values(version=CertificateRequest.version + 1, **values)
+        .execution_options(synchronize_session=False)
+    )
     await session.commit()
+    if getattr(result, "rowcount", 0) != 1:
+        current = await _reread(session, request_id)
+        raise Conflict(f"request is {current.status}; this cannot be done now")
+
+
+async def _reread(session: AsyncSession, request_id: UUID) -> CertificateRequest:
+    request = await session.get(CertificateRequest, request_id, populate_existing=True)
+    await session.commit()
+    if request is None:
+        raise NotFound(f"no certificate request {request_id}")
     return request

@@ -68,6 +68,7 @@ class Stack:
     redis: RedisServer | None = None
     worker: WorkerProcess | None = None
     proxy: FaultProxy | None = None
+    api_pid: int | None = None  # the ``api`` or ``all-in-one`` process
     _clients: list[httpx.Client] = field(default_factory=list)
 
     def client(self, token: str | None = None) -> httpx.Client:
@@ -171,10 +172,10 @@ def production_stack(pebble_env: Mapping[str, str] | None = None) -> Iterator[St
         token = run_cli(env, "token", "create", "--role", "admin", "--name", "e2e-admin")
         base_url = f"http://127.0.0.1:{port}"
         with run_process([CERTKEEPER, "api"], env=env, log_path=logs / "api.log",
-                         ready_url=f"{base_url}/readyz"):
+                         ready_url=f"{base_url}/readyz") as api:
             worker = WorkerProcess(env, logs / "worker.log")
             worker.start()
-            stack = Stack(base_url, env, token, peb, dns, logs, pg, rd, worker)
+            stack = Stack(base_url, env, token, peb, dns, logs, pg, rd, worker, api_pid=api.pid)
             try:
                 yield stack
             finally:
@@ -209,8 +210,9 @@ def embedded_stack(
         token = run_cli(env, "token", "create", "--role", "admin", "--name", "e2e-admin")
         base_url = f"http://127.0.0.1:{port}"
         with run_process([CERTKEEPER, "all-in-one"], env=env, log_path=logs / "all-in-one.log",
-                         ready_url=f"{base_url}/readyz"):
-            stack = Stack(base_url, env, token, peb, dns, logs, redis=rd, proxy=proxy)
+                         ready_url=f"{base_url}/readyz") as app:
+            stack = Stack(base_url, env, token, peb, dns, logs, redis=rd, proxy=proxy,
+                          api_pid=app.pid)
             try:
                 yield stack
             finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import httpx
@@ -42,6 +44,11 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], str]] = [
     ("name over 253", _req(common_name=".".join(["a" * 60] * 4) + ".example.test"),
      "invalid-names"),
     ("empty label", _req(common_name="a..example.test"), "invalid-names"),
+    ("mixed-script label (Cyrillic a in Latin)", _req(common_name="p\u0430ypal.example.test"),
+     "invalid-names"),
+    ("dns-01 name whose _acme-challenge name is over 253",
+     _req(common_name=".".join(["a" * 63] * 3 + ["b" * 33]) + ".example.test",
+          challenge_type="dns-01", validation="manual"), "invalid-names"),
     ("RSA 1024", _req(key_type="rsa", key_size=1024), "invalid-key-spec"),
     ("EC P-521", _req(key_type="ec", curve="p-521"), "invalid-key-spec"),
     ("RSA with a curve", _req(key_type="rsa", curve="p-256"), "invalid-key-spec"),
@@ -58,6 +65,14 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], str]] = [
     ("unknown field", _req(colour="blue"), "validation-error"),
     ("missing common name", {"key_type": "ec"}, "validation-error"),
 ]
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor(created_at: str) -> str:
+    return _b64(json.dumps([created_at, "00000000-0000-4000-8000-000000000004"]).encode())
 
 
 def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
@@ -145,10 +160,26 @@ def test_tokens_and_roles(prod: Stack) -> None:
         ("/v1/certificates?limit=0", 422, "validation-error"),
         ("/v1/certificates?status=bogus", 422, "validation-error"),
         ("/v1/nothing-here", 404, "not-found"),
+        ("/v1/certificates?expires_before=2030-01-01T00:00:00", 422, "validation-error"),
+        ("/v1/certificates?expires_before=2030-01-01", 422, "validation-error"),
+        ("/v1/certificates?expires_before=9999-12-31T23:59:59-14:00", 422, "validation-error"),
+        ("/v1/certificates?expires_before=0001-01-01T00:00:00%2B14:00", 422, "validation-error"),
+        ("/v1/certificates?cursor=" + _cursor("9999-12-31T23:59:59-14:00"), 422,
+         "invalid-cursor"),
+        ("/v1/certificate-requests?cursor=" + _cursor("0001-01-01T00:00:00+14:00"), 422,
+         "invalid-cursor"),
+        ("/v1/acme-accounts?cursor=" + _b64(b"[" * 3000), 422, "invalid-cursor"),
+        ("/v1/certificates?cursor=" + _b64(b'["2030-01-01T00:00:00+00:00", 1e999]'), 422,
+         "invalid-cursor"),
+        ("/.well-known/acme-challenge/abc%00def", 404, "not-found"),
+        ("/.well-known/acme-challenge/" + "a" * 256, 404, "not-found"),
+        ("/.well-known/acme-challenge/t%C3%B6ken", 404, "not-found"),
     ],
 )
 def test_bad_reads_are_problems(prod: Stack, path: str, status: int, slug: str) -> None:
+    before = row_counts(prod)
     assert_problem(prod.client().get(path), status, slug)
+    assert row_counts(prod) == before
 
 
 def test_verify_and_cancel_refuse_the_wrong_state(prod: Stack) -> None:

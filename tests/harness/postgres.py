@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.harness.ports import HOST, free_port
@@ -28,7 +28,7 @@ PG_USER = "postgres"
 DATABASE = "certkeeper"
 
 
-@dataclass(frozen=True)
+@dataclass
 class PostgresServer:
     port: int
     dsn: str  # postgresql://postgres@127.0.0.1:PORT/certkeeper
@@ -38,6 +38,19 @@ class PostgresServer:
     data_dir: Path
     log_path: Path
     startup_seconds: float
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT), as an outage would look to clients."""
+        if self.proc is not None:
+            stop(self.proc, signal.SIGINT)
+            self.proc = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start again on the same port and data directory after :meth:`stop`."""
+        if self.proc is None:
+            self.proc, _ = _launch(self.data_dir.parent, timeout, port=self.port)
+            self.pid = self.proc.pid
 
 
 def _client_env() -> dict[str, str]:
@@ -73,8 +86,10 @@ def _accepting(port: int) -> bool:
     return result.returncode == 0
 
 
-def _launch(tmp: Path, timeout: float) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
+def _launch(
+    tmp: Path, timeout: float, port: int | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    port = port or free_port()
     log_path = tmp / "postgres.log"
     argv: list[StrPath] = [
         PG_BIN / "postgres",
@@ -104,24 +119,28 @@ def _createdb(tmp: Path, port: int, database: str) -> None:
 def postgres_server(*, database: str = DATABASE, timeout: float = 30.0) -> Iterator[PostgresServer]:
     """initdb + postgres as the postgres user; yields once ``database`` exists.
 
-    Stops with SIGINT (fast shutdown), SIGKILL after 5 s, and removes the data dir.
+    Stops with SIGINT (fast shutdown), SIGKILL after 5 s, and removes the data dir. A test
+    may :meth:`PostgresServer.stop` and :meth:`PostgresServer.start` it in between.
     """
     began = time.monotonic()
     with temp_dir("ck-pg-", owner=PG_USER) as tmp:
         _initdb(tmp)
         proc, port = retry_on_port_clash(lambda: _launch(tmp, timeout))
+        path = f"postgres@{HOST}:{port}/{database}"
+        server = PostgresServer(
+            port=port,
+            dsn=f"postgresql://{path}",
+            sqlalchemy_url=f"postgresql+asyncpg://{path}",
+            database=database,
+            pid=proc.pid,
+            data_dir=tmp / "data",
+            log_path=tmp / "postgres.log",
+            startup_seconds=0.0,
+            proc=proc,
+        )
         try:
             _createdb(tmp, port, database)
-            path = f"postgres@{HOST}:{port}/{database}"
-            yield PostgresServer(
-                port=port,
-                dsn=f"postgresql://{path}",
-                sqlalchemy_url=f"postgresql+asyncpg://{path}",
-                database=database,
-                pid=proc.pid,
-                data_dir=tmp / "data",
-                log_path=tmp / "postgres.log",
-                startup_seconds=time.monotonic() - began,
-            )
+            server.startup_seconds = time.monotonic() - began
+            yield server
         finally:
-            stop(proc, signal.SIGINT)
+            server.stop()

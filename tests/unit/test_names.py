@@ -80,10 +80,50 @@ def test_common_name_stays_first_when_also_listed_later() -> None:
     assert names == ["www.example.com", "api.example.com"]
 
 
-def test_name_of_253_bytes_accepted() -> None:
+def test_name_of_253_bytes_accepted_over_http01() -> None:
     name = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 57]) + ".com"
     assert len(name) == 253
-    assert normalize_names(name, [], challenge_type=DNS) == [name]
+    assert normalize_names(name, [], challenge_type=HTTP) == [name]
+
+
+def test_dns01_name_is_refused_when_its_challenge_name_is_over_253() -> None:
+    longest = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 41]) + ".com"
+    assert len("_acme-challenge." + longest) == 253
+    assert normalize_names(longest, [], challenge_type=DNS) == [longest]
+    assert normalize_names("*." + longest, [], challenge_type=DNS) == ["*." + longest]
+    too_long = "e." + longest
+    with pytest.raises(InvalidNames) as caught:
+        normalize_names(too_long, [], challenge_type=DNS)
+    assert caught.value.extensions["invalid_names"][0]["reason"] == "challenge-name-too-long"
+
+
+# --- scripts ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["p\u0430ypal.com", "xn--pypal-4ve.com", "\u0430pple.example.com", "g\u03bfogle.com",
+     "\u0440\u0443\u0441abc.example.com"],
+    ids=["cyrillic-a", "a-label", "leading-cyrillic", "greek-omicron", "cyrillic-latin"],
+)
+def test_a_label_mixing_scripts_is_refused(name: str) -> None:
+    with pytest.raises(InvalidNames) as caught:
+        normalize_names(name, [], challenge_type=HTTP)
+    assert caught.value.extensions["invalid_names"][0]["reason"] == "mixed-script"
+    assert normalize_names(name, [], challenge_type=HTTP, allow_mixed_scripts=True)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["m\u00fcnchen.de", "\u043f\u0440\u0438\u043c\u0435\u0440.example.com",
+     "\u65e5\u672c\u8a9e\u3068\u30ab\u30ca.jp", "abc\u65e5\u672c.jp",
+     "\ud55c\uad6dabc.kr", "\u4e2d\u6587abc\u3105.com", "latin-1.example.com",
+     "paypal.\u0440\u0443\u0441.example.com"],
+    ids=["latin", "cyrillic", "japanese", "latin-han", "latin-hangul", "latin-bopomofo",
+         "digits", "one-script-per-label"],
+)
+def test_one_script_or_a_cjk_mix_is_accepted(name: str) -> None:
+    assert normalize_names(name, [], challenge_type=HTTP)
 
 
 # --- too many names -------------------------------------------------------------------
@@ -185,7 +225,7 @@ def test_254_byte_name_refused() -> None:
 def test_wildcard_over_253_bytes_refused() -> None:
     base = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 56]) + ".com"
     assert len(base) == 252
-    assert normalize_names(base, [], challenge_type=DNS) == [base]
+    assert normalize_names(base, [], challenge_type=HTTP) == [base]
     assert reasons(refusals("*." + base)) == [("*." + base, "bad-length")]
 
 

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
 from services.api.deps import DEFAULT_PAGE, Cursor, Limit, Operator, ServicesDep, SessionDep, Viewer
 from services.api.schemas.certificates import CertificatePublic
-from services.api.schemas.common import PageOf, page_of, problems
+from services.api.schemas.common import PageOf, UtcDatetime, page_of, problems
 from shared.services import certificates
 from shared.states import CertificateStatus
 
@@ -23,7 +22,9 @@ async def list_certificates(
     _viewer: Viewer,
     status: CertificateStatus | None = Query(None),  # noqa: B008
     domain: str | None = Query(None, description="Certificates that contain this exact name"),
-    expires_before: datetime | None = Query(None, description="RFC 3339 time"),  # noqa: B008
+    expires_before: UtcDatetime | None = Query(  # noqa: B008
+        None, description="RFC 3339 time with an offset, e.g. 2030-01-01T00:00:00Z"
+    ),
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
 ) -> PageOf[CertificatePublic]:

@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from services.api.deps import ServicesDep
 from services.api.problems import problem_response
+from shared.db_errors import RETRY_AFTER_SECONDS
 from shared.errors import PROBLEM_BASE
 
 router = APIRouter(tags=["health"])
@@ -44,5 +45,6 @@ async def readyz(services: ServicesDep) -> dict[str, str] | JSONResponse:
     logger.warning("api.not_ready", extra=checks)
     return problem_response(
         {"type": PROBLEM_BASE + "not-ready", "title": "Not ready", "status": 503,
-         "detail": ", ".join(f"{k}: {v}" for k, v in checks.items()), "checks": checks}
+         "detail": ", ".join(f"{k}: {v}" for k, v in checks.items()), "checks": checks},
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
     )

@@ -1,12 +1,21 @@
-"""The built-in HTTP-01 responder. It reads the database, so every api replica answers."""
+"""The built-in HTTP-01 responder. It reads the database, so every api replica answers.
+
+It is unauthenticated, so it is kept cheap: a token that is not base64url (ACME tokens are
+``[A-Za-z0-9_-]``, at most 255 characters) is refused without the database, and at most
+``RESPONDER_LOOKUPS`` lookups run at once per process, on their own short sessions, so a
+flood of challenge requests cannot take the API's database connections.
+"""
 
 from __future__ import annotations
+
+import re
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
-from services.api.deps import SessionDep
+from services.api.deps import ServicesDep
+from shared.errors import NotFound
 from shared.models import CertificateRequest, Challenge
 from shared.states import ChallengeType, RequestStatus
 
@@ -14,23 +23,27 @@ router = APIRouter(tags=["acme-challenge"])
 
 _ANSWERING = [RequestStatus.PROCESSING, RequestStatus.VALIDATING,
               RequestStatus.AWAITING_MANUAL_VALIDATION]
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 
 @router.get(
     "/.well-known/acme-challenge/{token}", operation_id="getAcmeChallengeResponse",
     response_class=PlainTextResponse, include_in_schema=False,
 )
-async def acme_challenge(token: str, session: SessionDep) -> PlainTextResponse:
-    key_authorization = await session.scalar(
-        select(Challenge.key_authorization)
-        .join(CertificateRequest, Challenge.request_id == CertificateRequest.id)
-        .where(
-            Challenge.token == token,
-            Challenge.type == ChallengeType.HTTP_01,
-            CertificateRequest.status.in_(_ANSWERING),
+async def acme_challenge(token: str, services: ServicesDep) -> PlainTextResponse:
+    if _TOKEN_SHAPE.fullmatch(token) is None:
+        raise NotFound("no such challenge token")
+    async with services.responder_slots, services.runtime.sessions() as session:
+        key_authorization = await session.scalar(
+            select(Challenge.key_authorization)
+            .join(CertificateRequest, Challenge.request_id == CertificateRequest.id)
+            .where(
+                Challenge.token == token,
+                Challenge.type == ChallengeType.HTTP_01,
+                CertificateRequest.status.in_(_ANSWERING),
+            )
+            .limit(1)
         )
-        .limit(1)
-    )
     if key_authorization is None:
-        return PlainTextResponse("not found", status_code=404)
+        raise NotFound("no such challenge token")
     return PlainTextResponse(key_authorization)
