@@ -19,15 +19,13 @@ from shared.acme_gateway import AuthorizationInfo, OrderInfo, dns01_txt_value
 from shared.acme_protocol import AcmeConversation
 from shared.cpu import generate_key
 from shared.crypto import make_csr
-from shared.errors import AcmeError, InvalidNames
+from shared.errors import AcmeError
 from shared.models import Challenge
 from shared.models.base import Base
-from shared.names import MAX_NAME_LENGTH
+from shared.names import DNS01_PREFIX
 from shared.states import AuthzStatus, ChallengeType, RequestStatus
 
 logger = logging.getLogger(__name__)
-
-DNS01_PREFIX = "_acme-challenge."
 
 
 class AcmeResponseUnusable(AcmeError):
@@ -123,17 +121,8 @@ def challenge_row(
         row.token = chosen.token
         row.key_authorization = acme.key_authorization(chosen.token)
         if challenge_type is ChallengeType.DNS_01:
-            row.txt_name = _txt_name(authz.identifier)
+            row.txt_name = DNS01_PREFIX + authz.identifier
             row.txt_value = dns01_txt_value(row.key_authorization)
     check_fits(row)
     return row
 
-
-def _txt_name(identifier: str) -> str:
-    name = DNS01_PREFIX + identifier
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidNames(
-            f"{identifier} cannot be validated over dns-01: {name} is {len(name)} octets "
-            f"long, more than the {MAX_NAME_LENGTH} a DNS name may have",
-        )
-    return name

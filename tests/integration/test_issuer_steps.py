@@ -16,7 +16,7 @@ from services.issuer.outcomes import MAX_ATTEMPTS
 from shared.acme_gateway import OrderInfo
 from shared.errors import AcmeError, AcmeUnavailable
 from shared.services.requests import verify_request
-from shared.states import ChallengeType, RequestStatus, ValidationMode
+from shared.states import RequestStatus
 from tests.fakes.acme import authz, issuing_ca, order
 from tests.integration.issuer_harness import MANUAL, Issuer, start_issuer
 
@@ -187,20 +187,6 @@ async def test_ca_value_longer_than_its_column_is_refused(issuer: Issuer) -> Non
     assert done.status is RequestStatus.FAILED
     assert done.error is not None and done.error["type"] == PROBLEM + "acme-response-unusable"
     assert "token" in done.error["detail"]
-    assert issuer.fake.count("new_order") == 1
-
-
-async def test_name_too_long_for_dns01_fails_with_one_order(issuer: Issuer) -> None:
-    """A legal 253-octet name cannot carry ``_acme-challenge.`` in front of it."""
-    name = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 48, "example", "test"])
-    assert len(name) == 253
-    issuer.fake.script("new_order", order(
-        "pending", [authz(name, challenge_type="dns-01")]))
-    request_id = await issuer.request(
-        name, validation=ValidationMode.MANUAL, challenge_type=ChallengeType.DNS_01)
-    done = await issuer.run(request_id)
-    assert done.status is RequestStatus.FAILED
-    assert done.error is not None and done.error["type"] == PROBLEM + "invalid-names"
     assert issuer.fake.count("new_order") == 1
 
 
