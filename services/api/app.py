@@ -83,7 +83,7 @@ def api_services(settings: Settings) -> ServicesFactory:
                 "CERTKEEPER_REDIS_URL is required for `api`; `all-in-one` runs without Redis"
             )
         runtime = build_runtime(settings)
-        queue = await ArqQueue.connect(settings.redis_url)
+        queue = ArqQueue.lazy(settings.redis_url)
         try:
             yield AppServices(runtime=runtime, queue=queue)
         finally:

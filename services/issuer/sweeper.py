@@ -13,7 +13,9 @@ from sqlalchemy import or_, select
 
 from services.issuer.context import IssuerContext
 from services.issuer.jobs import WORKED_STATUSES
+from shared.db_errors import is_database_unavailable
 from shared.models import CertificateRequest
+from shared.queue import QUEUE_ERRORS
 from shared.services.requests import enqueue_advance
 
 logger = logging.getLogger(__name__)
@@ -51,9 +53,18 @@ async def run_sweeper(ctx: IssuerContext, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             await sweep_once(ctx)
-        except Exception:
-            logger.exception("sweeper.failed")
+        except Exception as exc:
+            _log_failure(exc)
         try:
             await asyncio.wait_for(stop.wait(), timeout=ctx.settings.sweep_interval_seconds)
         except TimeoutError:
             continue
+
+
+def _log_failure(exc: Exception) -> None:
+    """An outage (database or Redis down) is expected and said in one line each interval;
+    anything else is a bug and keeps its traceback."""
+    if isinstance(exc, QUEUE_ERRORS) or is_database_unavailable(exc):
+        logger.warning("sweeper.unavailable", extra={"error": type(exc).__name__})
+    else:
+        logger.exception("sweeper.failed")

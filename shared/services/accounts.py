@@ -131,6 +131,7 @@ async def deactivate_account(
     )
     if busy:
         raise Conflict(f"{busy} certificate request(s) still use this account")
+    await session.commit()  # no transaction stays open while the CA is called
     key_pem = runtime.keyring.open(account.key_sealed, account.seal_context)
     acme = await runtime.acme.open(account.directory_url, key_pem, account.account_url)
     try:

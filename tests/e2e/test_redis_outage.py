@@ -14,11 +14,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.checks import assert_valid_certificate
 from tests.e2e.conftest import with_account
-from tests.e2e.stack import Stack, embedded_stack, production_stack
+from tests.e2e.stack import CERTKEEPER, Stack, embedded_stack, production_stack
+from tests.harness.ports import free_port
+from tests.harness.process import run_process
 
 OUTAGE_SECONDS = 4.0
 
@@ -126,3 +129,35 @@ def test_sigterm_stops_the_worker_cleanly_and_loses_nothing(worker_stack: Stack)
     worker.start()
     results = [worker_stack.wait_final(i, timeout=60) for i in ids]
     assert [r["status"] for r in results] == ["issued"] * len(ids)
+
+
+def test_api_starts_while_redis_is_down(worker_stack: Stack) -> None:
+    """The api needs Redis only to ring the doorbell: it starts without it, says it is not
+    ready, still takes requests, and the work is done once Redis is back (the sweeper rings
+    for what could not be enqueued)."""
+    assert worker_stack.redis is not None
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**worker_stack.env, "CERTKEEPER_HTTP_PORT": str(port)}
+    auth = {"Authorization": f"Bearer {worker_stack.admin_token}"}
+    worker_stack.redis.stop()
+    try:
+        with (
+            run_process([CERTKEEPER, "api"], env=env, ready_url=f"{base}/healthz",
+                        log_path=worker_stack.log_dir / "api-started-without-redis.log"),
+            httpx.Client(base_url=base, headers=auth, timeout=30) as client,
+        ):
+            assert client.get("/readyz").status_code == 503
+            created = client.post("/v1/certificate-requests",
+                                  json={"common_name": "no-redis.example.test", "key_type": "ec"})
+            assert created.status_code == 202, created.text
+            worker_stack.redis.start()
+            deadline = time.monotonic() + 30
+            while client.get("/readyz").status_code != 200:
+                assert time.monotonic() < deadline, "the api never saw Redis come back"
+                time.sleep(0.05)
+    finally:
+        if not worker_stack.redis.running:
+            worker_stack.redis.start()
+    done = worker_stack.wait_final(created.json()["id"], timeout=60)
+    assert done["status"] == "issued", done
