@@ -155,16 +155,22 @@ def acme_servers(
 
 
 @contextlib.contextmanager
-def production_stack(pebble_env: Mapping[str, str] | None = None) -> Iterator[Stack]:
+def production_stack(
+    pebble_env: Mapping[str, str] | None = None, *, faults: bool = False
+) -> Iterator[Stack]:
+    """Postgres + Redis + api + worker; with ``faults``, the CA is reached through a FaultProxy."""
     port = free_port()
     with (
         temp_dir("ck-prod-") as logs,
         postgres_server() as pg,
         redis_server() as rd,
         acme_servers(port, pebble_env) as (dns, peb),
+        contextlib.ExitStack() as extra,
     ):
+        proxy = extra.enter_context(fault_proxy(peb)) if faults else None
         env = base_env(
-            port, peb.directory_url, peb.ca_bundle, CERTKEEPER_DNS_RESOLVERS=dns.dns_server,
+            port, proxy.directory_url if proxy else peb.directory_url,
+            proxy.ca_bundle if proxy else peb.ca_bundle, CERTKEEPER_DNS_RESOLVERS=dns.dns_server,
             CERTKEEPER_DATABASE_URL=pg.dsn, CERTKEEPER_REDIS_URL=rd.url,
             CERTKEEPER_ENCRYPTION_KEYS=new_key_spec(), CERTKEEPER_DATA_DIR=str(logs / "data"),
         )
@@ -175,7 +181,8 @@ def production_stack(pebble_env: Mapping[str, str] | None = None) -> Iterator[St
                          ready_url=f"{base_url}/readyz") as api:
             worker = WorkerProcess(env, logs / "worker.log")
             worker.start()
-            stack = Stack(base_url, env, token, peb, dns, logs, pg, rd, worker, api_pid=api.pid)
+            stack = Stack(base_url, env, token, peb, dns, logs, pg, rd, worker, proxy,
+                          api_pid=api.pid)
             try:
                 yield stack
             finally:
