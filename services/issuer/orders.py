@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from typing import Any
 
 from services.issuer.context import Step
+from shared.acme_errors import AcmeResponseInvalid
 from shared.acme_gateway import AuthorizationInfo, OrderInfo, dns01_txt_value
 from shared.acme_protocol import AcmeConversation
 from shared.cpu import generate_key
@@ -28,26 +28,15 @@ from shared.states import AuthzStatus, ChallengeType, RequestStatus
 logger = logging.getLogger(__name__)
 
 
-class AcmeResponseUnusable(AcmeError):
-    """The CA sent a value Certkeeper cannot store (longer than any sane value)."""
-
-    slug = "acme-response-unusable"
-    title = "The ACME server sent a value that cannot be stored"
-    status = 502
-
-    def __init__(self, detail: str, **extensions: Any) -> None:
-        super().__init__(detail, retryable=False, **extensions)
-
-
 def check_fits(row: Base) -> None:
     """Refuse a row whose text does not fit its columns, before the database does."""
     for column in row.__table__.columns:
         limit = getattr(column.type, "length", None)
         value = getattr(row, column.key, None)
         if limit is not None and isinstance(value, str) and len(value) > limit:
-            raise AcmeResponseUnusable(
+            raise AcmeResponseInvalid(
                 f"{row.__tablename__}.{column.key} from the CA is {len(value)} characters "
-                f"long; at most {limit} can be stored", field=column.key,
+                f"long; at most {limit} can be stored", retryable=False, field=column.key,
             )
 
 

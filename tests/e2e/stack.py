@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,21 @@ class Stack:
         client = httpx.Client(base_url=self.base_url, headers=headers, timeout=30.0)
         self._clients.append(client)
         return client
+
+    def submit(self, count: int, prefix: str) -> list[str]:
+        """Post ``count`` requests at once (``<prefix><i>.example.test``, EC keys); their ids."""
+
+        def one(i: int) -> str:
+            with self.client() as client:
+                response = client.post(
+                    "/v1/certificate-requests",
+                    json={"common_name": f"{prefix}{i}.example.test", "key_type": "ec"},
+                )
+            assert response.status_code == 202, response.text
+            return str(response.json()["id"])
+
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            return list(pool.map(one, range(count)))
 
     def create_token(self, role: str, name: str) -> str:
         return run_cli(self.env, "token", "create", "--role", role, "--name", name)

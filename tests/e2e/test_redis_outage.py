@@ -11,7 +11,6 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -40,19 +39,6 @@ def worker_stack() -> Iterator[Stack]:
         yield with_account(stack)
 
 
-def _submit(stack: Stack, count: int, prefix: str) -> list[str]:
-    def one(i: int) -> str:
-        with stack.client() as client:
-            response = client.post(
-                "/v1/certificate-requests",
-                json={"common_name": f"{prefix}{i}.example.test", "key_type": "ec"},
-            )
-        assert response.status_code == 202, response.text
-        return str(response.json()["id"])
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(one, range(count)))
-
 
 def test_all_in_one_with_redis_issues_over_http01(all_in_one_redis: Stack) -> None:
     response = all_in_one_redis.client().post(
@@ -71,13 +57,13 @@ def _ride_out_restart(
 ) -> None:
     assert stack.redis is not None
     _wait_for_log(log, "Starting worker")  # arq's poll loop runs: the outage will hit it
-    before = _submit(stack, 4, f"{prefix}-before")
+    before = stack.submit(4, f"{prefix}-before")
     stack.redis.stop()
-    during = _submit(stack, 4, f"{prefix}-during")
+    during = stack.submit(4, f"{prefix}-during")
     time.sleep(OUTAGE_SECONDS)  # the outage itself, not a wait for a result
     assert alive(), "the process died with Redis:\n" + stack.logs()
     stack.redis.start()
-    after = _submit(stack, 4, f"{prefix}-after")
+    after = stack.submit(4, f"{prefix}-after")
     results = {i: stack.wait_final(i, timeout=60) for i in before + during + after}
     assert {i: r["status"] for i, r in results.items()} == dict.fromkeys(results, "issued")
     assert alive(), "the process died after Redis came back:\n" + stack.logs()
@@ -118,7 +104,7 @@ def test_sigterm_stops_the_worker_cleanly_and_loses_nothing(worker_stack: Stack)
     worker = worker_stack.worker
     assert worker is not None and worker.proc is not None
     seen = worker.log_path.read_text().count("request.order_created")
-    ids = _submit(worker_stack, 6, "term")
+    ids = worker_stack.submit(6, "term")
     deadline = time.monotonic() + 30
     while worker.log_path.read_text().count("request.order_created") <= seen:
         assert time.monotonic() < deadline, "the worker never started the work"

@@ -185,7 +185,7 @@ async def test_ca_value_longer_than_its_column_is_refused(issuer: Issuer) -> Non
     request_id = await issuer.request("www.example.test")
     done = await issuer.step(request_id)
     assert done.status is RequestStatus.FAILED
-    assert done.error is not None and done.error["type"] == PROBLEM + "acme-response-unusable"
+    assert done.error is not None and done.error["type"] == PROBLEM + "acme-response-invalid"
     assert "token" in done.error["detail"]
     assert issuer.fake.count("new_order") == 1
 
