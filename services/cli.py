@@ -88,10 +88,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _serve(command: str, settings: Settings) -> None:
-    from services.all_in_one import embedded_services
-    from services.api.app import api_services, create_app
+    from services.all_in_one import embedded_resources
+    from services.api.app import api_resources, create_app
 
-    factory = embedded_services(settings) if command == "all-in-one" else api_services(settings)
+    factory = embedded_resources(settings) if command == "all-in-one" else api_resources(settings)
     config = uvicorn.Config(
         create_app(factory), host=settings.http_host, port=settings.http_port,
         log_config=None, proxy_headers=True, lifespan="on",
@@ -106,8 +106,8 @@ async def _run_server(server: uvicorn.Server) -> None:
 
 
 async def _create_token(settings: Settings, role: Role, name: str) -> str:
+    from shared.domain.tokens import create_token
     from shared.runtime import build_runtime
-    from shared.services.tokens import create_token
 
     if settings.embedded_database:
         from shared.migrate import upgrade_async
@@ -123,8 +123,8 @@ async def _create_token(settings: Settings, role: Role, name: str) -> str:
 
 
 async def _rotate_keys(settings: Settings) -> str:
+    from shared.domain.keys import reseal_all
     from shared.runtime import build_runtime
-    from shared.services.keys import reseal_all
 
     runtime = build_runtime(settings)
     try:

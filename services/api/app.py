@@ -1,4 +1,4 @@
-"""The FastAPI application. Its services (database, queue) come from a factory, so the same
+"""The FastAPI application. Its resources (database, queue) come from a factory, so the same
 app serves the ``api`` process (Redis queue) and ``all-in-one`` (in-process queue)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from services.api import problems
-from services.api.deps import AppServices
+from services.api.deps import AppResources
 from services.api.middleware import RequestGate
 from services.api.routes import (
     acme_accounts,
@@ -24,7 +24,7 @@ from shared.errors import ConfigError
 from shared.queue import ArqQueue
 from shared.runtime import build_runtime
 
-ServicesFactory = Callable[[], AbstractAsyncContextManager[AppServices]]
+ResourcesFactory = Callable[[], AbstractAsyncContextManager[AppResources]]
 
 OPENAPI_TAGS = [
     {"name": "acme-accounts", "description": "Accounts registered with ACME CAs (admin)"},
@@ -34,11 +34,11 @@ OPENAPI_TAGS = [
 ]
 
 
-def create_app(services: ServicesFactory) -> FastAPI:
+def create_app(resources: ResourcesFactory) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with services() as opened:
-            app.state.services = opened
+        async with resources() as opened:
+            app.state.resources = opened
             yield
 
     app = FastAPI(
@@ -73,11 +73,11 @@ def _register_problem_schema(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def api_services(settings: Settings) -> ServicesFactory:
+def api_resources(settings: Settings) -> ResourcesFactory:
     """The ``api`` process: Postgres or SQLite, and arq on Redis for the workers."""
 
     @asynccontextmanager
-    async def opened() -> AsyncIterator[AppServices]:
+    async def opened() -> AsyncIterator[AppResources]:
         if settings.redis_url is None:
             raise ConfigError(
                 "CERTKEEPER_REDIS_URL is required for `api`; `all-in-one` runs without Redis"
@@ -85,7 +85,7 @@ def api_services(settings: Settings) -> ServicesFactory:
         runtime = build_runtime(settings)
         queue = ArqQueue.lazy(settings.redis_url)
         try:
-            yield AppServices(runtime=runtime, queue=queue)
+            yield AppResources(runtime=runtime, queue=queue)
         finally:
             await queue.aclose()
             await runtime.aclose()

@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.issuer.context import Fence, Fenced, IssuerContext, Step, issuer_of
 from services.issuer.outcomes import fail_request, retry_later
 from services.issuer.steps import STEPS
+from shared.domain.requests import enqueue_advance
 from shared.errors import AcmeError, Problem
 from shared.models import AcmeAccount, CertificateRequest
-from shared.services.requests import enqueue_advance
 from shared.states import RequestStatus
 
 logger = logging.getLogger(__name__)

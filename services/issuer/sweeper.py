@@ -14,9 +14,9 @@ from sqlalchemy import or_, select
 from services.issuer.context import IssuerContext
 from services.issuer.jobs import WORKED_STATUSES
 from shared.db_errors import is_database_unavailable
+from shared.domain.requests import enqueue_advance
 from shared.models import CertificateRequest
 from shared.queue import QUEUE_ERRORS
-from shared.services.requests import enqueue_advance
 
 logger = logging.getLogger(__name__)
 

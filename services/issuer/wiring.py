@@ -21,9 +21,9 @@ from services.issuer.context import IssuerContext
 from services.issuer.jobs import advance_request
 from services.issuer.sweeper import run_sweeper
 from shared.config import Settings
+from shared.domain.requests import ADVANCE_REQUEST
 from shared.queue import ArqConsumer, ArqQueue, InProcessQueue, JobQueue
 from shared.runtime import Runtime
-from shared.services.requests import ADVANCE_REQUEST
 
 logger = logging.getLogger(__name__)
 

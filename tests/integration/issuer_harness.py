@@ -18,10 +18,10 @@ from services.issuer.jobs import advance
 from shared.config import Settings
 from shared.crypto import generate_private_key, new_key_spec
 from shared.db import create_engine, create_sessions
+from shared.domain.requests import RequestSpec, cancel_request, create_request
 from shared.migrate import upgrade_async
 from shared.models import AcmeAccount, Certificate, CertificateRequest
 from shared.runtime import Runtime, build_runtime
-from shared.services.requests import RequestSpec, cancel_request, create_request
 from shared.states import AccountStatus, ChallengeType, KeyType, RequestStatus, ValidationMode
 from tests.fakes.acme import ScriptedAcme
 

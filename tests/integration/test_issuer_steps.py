@@ -14,8 +14,8 @@ import pytest
 
 from services.issuer.outcomes import MAX_ATTEMPTS
 from shared.acme_gateway import OrderInfo
+from shared.domain.requests import verify_request
 from shared.errors import AcmeError, AcmeUnavailable
-from shared.services.requests import verify_request
 from shared.states import RequestStatus
 from tests.fakes.acme import authz, issuing_ca, order
 from tests.integration.issuer_harness import MANUAL, Issuer, start_issuer

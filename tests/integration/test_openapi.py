@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.api.app import create_app
-from services.api.deps import AppServices
+from services.api.deps import AppResources
 
 EXPECTED_OPERATIONS = {
     ("post", "/v1/acme-accounts"): ("createAcmeAccount", "acme-accounts"),
@@ -35,7 +35,7 @@ EXPECTED_OPERATIONS = {
 
 
 @asynccontextmanager
-async def _never_opened() -> AsyncIterator[AppServices]:
+async def _never_opened() -> AsyncIterator[AppResources]:
     raise AssertionError("the schema needs no services")
     yield  # pragma: no cover
 

@@ -10,9 +10,9 @@ from uuid import UUID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.domain.pagination import InvalidCursor, decode_cursor, encode_cursor
 from shared.errors import InvalidNames
 from shared.names import normalize_names
-from shared.services.pagination import InvalidCursor, decode_cursor, encode_cursor
 from shared.states import ChallengeType
 
 _json = st.recursive(

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.services.pagination import Page
+from shared.domain.pagination import Page
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)

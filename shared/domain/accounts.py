@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.acme_errors import AcmeResponseInvalid
 from shared.cpu import generate_key
+from shared.domain import audit
+from shared.domain.pagination import Page, paginate
+from shared.domain.tokens import Principal
 from shared.errors import Conflict, NotFound, ValidationProblem
 from shared.models import AcmeAccount, CertificateRequest
 from shared.runtime import Runtime
-from shared.services import audit
-from shared.services.pagination import Page, paginate
-from shared.services.tokens import Principal
 from shared.states import AccountStatus, KeyType, RequestStatus
 
 ACCOUNT_KEY_CURVE = "p-256"

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.config import Settings
 from shared.crypto import EC_CURVES, RSA_SIZES
 from shared.dns_lookup import make_resolver, txt_values
+from shared.domain.pagination import Page, paginate
 from shared.errors import (
     AccountAmbiguous,
     Conflict,
@@ -25,7 +26,6 @@ from shared.models import AcmeAccount, CertificateRequest
 from shared.models.base import utcnow
 from shared.names import normalize_names
 from shared.queue import JobQueue
-from shared.services.pagination import Page, paginate
 from shared.states import AccountStatus, ChallengeType, KeyType, RequestStatus, ValidationMode
 
 logger = logging.getLogger(__name__)
