@@ -15,7 +15,7 @@ from shared.crypto import load_keyring, new_key_spec
 from shared.db import secure_data_dir
 from shared.errors import ConfigError
 from shared.logs import configure_logging
-from shared.states import Role
+from shared.roles import Role
 
 
 def _parser() -> argparse.ArgumentParser:

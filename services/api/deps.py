@@ -15,8 +15,8 @@ from shared.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.domain.tokens import Principal, TokenVerifier
 from shared.errors import Forbidden, Unauthenticated
 from shared.queue import JobQueue
+from shared.roles import Role
 from shared.runtime import Runtime
-from shared.states import Role
 
 # Concurrent database lookups of the unauthenticated HTTP-01 responder, per api process:
 # a flood of challenge requests waits here instead of taking the API's connections.

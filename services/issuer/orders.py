@@ -17,13 +17,14 @@ from services.issuer.context import Step
 from shared.acme_errors import AcmeResponseInvalid
 from shared.acme_gateway import AuthorizationInfo, OrderInfo, dns01_txt_value
 from shared.acme_protocol import AcmeConversation
+from shared.choices import ChallengeType
 from shared.cpu import generate_key
 from shared.crypto import make_csr
 from shared.errors import AcmeError
 from shared.models import Challenge
 from shared.models.base import Base
 from shared.names import DNS01_PREFIX
-from shared.states import AuthzStatus, ChallengeType, RequestStatus
+from shared.states import AuthzStatus, RequestStatus
 
 logger = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from shared.choices import ChallengeType, ValidationMode
 from shared.errors import InvalidChallengeChoice
 from shared.models import CertificateRequest
-from shared.states import ChallengeType, ValidationMode
 
 
 class ChallengeSolver(Protocol):

@@ -15,10 +15,11 @@ from services.issuer.orders import check_fits, start_order
 from services.issuer.outcomes import order_failed
 from services.issuer.solvers import solver_for
 from shared.acme_gateway import OrderInfo
+from shared.choices import ValidationMode
 from shared.crypto import certificate_facts
 from shared.errors import AcmeError, ValidationFailed
 from shared.models import Certificate, CertificateName, CertificateRequest, Challenge
-from shared.states import AuthzStatus, CertificateStatus, RequestStatus, ValidationMode
+from shared.states import AuthzStatus, CertificateStatus, RequestStatus
 
 logger = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from sqlalchemy import String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.acme_errors import AcmeResponseInvalid
+from shared.choices import KeyType
 from shared.cpu import generate_key
 from shared.domain import audit
 from shared.domain.pagination import Page, paginate
@@ -17,7 +18,7 @@ from shared.domain.tokens import Principal
 from shared.errors import Conflict, NotFound, ValidationProblem
 from shared.models import AcmeAccount, CertificateRequest
 from shared.runtime import Runtime
-from shared.states import AccountStatus, KeyType, RequestStatus
+from shared.states import AccountStatus, RequestStatus
 
 ACCOUNT_KEY_CURVE = "p-256"
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")

@@ -9,6 +9,7 @@ from uuid import UUID
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.config import Settings
 from shared.crypto import EC_CURVES, RSA_SIZES
 from shared.dns_lookup import make_resolver, txt_values
@@ -26,7 +27,7 @@ from shared.models import AcmeAccount, CertificateRequest
 from shared.models.base import utcnow
 from shared.names import normalize_names
 from shared.queue import JobQueue
-from shared.states import AccountStatus, ChallengeType, KeyType, RequestStatus, ValidationMode
+from shared.states import AccountStatus, RequestStatus
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ from uuid import UUID
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.choices import KeyType
 from shared.models.base import Base, SealedKeyMixin, TimestampMixin, str_enum
-from shared.states import CertificateStatus, KeyType
+from shared.states import CertificateStatus
 
 
 class Certificate(SealedKeyMixin, TimestampMixin, Base):

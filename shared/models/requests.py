@@ -9,14 +9,9 @@ from uuid import UUID
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.models.base import Base, IdMixin, SealedKeyMixin, TimestampMixin, str_enum
-from shared.states import (
-    AuthzStatus,
-    ChallengeType,
-    KeyType,
-    RequestStatus,
-    ValidationMode,
-)
+from shared.states import AuthzStatus, RequestStatus
 
 
 class CertificateRequest(SealedKeyMixin, TimestampMixin, Base):

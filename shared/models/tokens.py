@@ -10,7 +10,7 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, IdMixin, TimestampMixin, str_enum, utcnow
-from shared.states import Role
+from shared.roles import Role
 
 
 class ApiToken(IdMixin, TimestampMixin, Base):

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from services.issuer.context import IssuerContext
 from services.issuer.jobs import advance
+from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.config import Settings
 from shared.crypto import generate_private_key, new_key_spec
 from shared.db import create_engine, create_sessions
@@ -22,7 +23,7 @@ from shared.domain.requests import RequestSpec, cancel_request, create_request
 from shared.migrate import upgrade_async
 from shared.models import AcmeAccount, Certificate, CertificateRequest
 from shared.runtime import Runtime, build_runtime
-from shared.states import AccountStatus, ChallengeType, KeyType, RequestStatus, ValidationMode
+from shared.states import AccountStatus, RequestStatus
 from tests.fakes.acme import ScriptedAcme
 
 

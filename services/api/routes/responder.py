@@ -15,9 +15,10 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
 from services.api.deps import ResourcesDep
+from shared.choices import ChallengeType
 from shared.errors import NotFound
 from shared.models import CertificateRequest, Challenge
-from shared.states import ChallengeType, RequestStatus
+from shared.states import RequestStatus
 
 router = APIRouter(tags=["acme-challenge"])
 

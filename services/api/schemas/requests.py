@@ -7,8 +7,9 @@ from uuid import UUID
 from pydantic import Field
 
 from services.api.schemas.common import ApiModel
+from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.names import MAX_NAMES
-from shared.states import AuthzStatus, ChallengeType, KeyType, RequestStatus, ValidationMode
+from shared.states import AuthzStatus, RequestStatus
 
 
 class CertificateRequestCreate(ApiModel):
