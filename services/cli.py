@@ -15,7 +15,15 @@ from shared.crypto import load_keyring, new_key_spec
 from shared.db import secure_data_dir
 from shared.errors import ConfigError
 from shared.logs import configure_logging
+from shared.models.tokens import TOKEN_NAME_LENGTH
 from shared.roles import Role
+
+
+def _token_name(value: str) -> str:
+    """A token's name as its column holds it: 1 to 128 printable characters."""
+    if not value.strip() or len(value) > TOKEN_NAME_LENGTH or not value.isprintable():
+        raise argparse.ArgumentTypeError(f"must be 1 to {TOKEN_NAME_LENGTH} printable characters")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     token_sub = token.add_subparsers(dest="token_command", required=True)
     create = token_sub.add_parser("create", help="create a token; prints it once on stdout")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
-    create.add_argument("--name", required=True)
+    create.add_argument("--name", required=True, type=_token_name)
     keys = sub.add_parser("keys", help="encryption keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser("generate", help="print a new CERTKEEPER_ENCRYPTION_KEYS value")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.db import row_counts
-from tests.e2e.stack import Stack
+from tests.e2e.stack import CERTKEEPER, Stack
 from tests.harness.ports import free_port
 
 P = "urn:certkeeper:problem:"
@@ -190,4 +191,15 @@ def test_verify_and_cancel_refuse_the_wrong_state(prod: Stack) -> None:
     before = row_counts(prod)
     assert_problem(client.post(f"/v1/certificate-requests/{request_id}/verify"), 409, "conflict")
     assert_problem(client.post(f"/v1/certificate-requests/{request_id}/cancel"), 409, "conflict")
+    assert row_counts(prod) == before
+
+
+@pytest.mark.parametrize("name", ["x" * 129, " ", "tab\there"], ids=["too long", "blank", "tab"])
+def test_token_name_that_does_not_fit_is_refused_by_the_cli(prod: Stack, name: str) -> None:
+    before = row_counts(prod)
+    done = subprocess.run([CERTKEEPER, "token", "create", "--role", "viewer", "--name", name],
+                          env=prod.env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and done.stdout == "", done
+    assert "--name: must be 1 to 128 printable characters" in done.stderr
+    assert "Traceback" not in done.stderr
     assert row_counts(prod) == before
