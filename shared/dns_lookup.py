@@ -18,7 +18,6 @@ import dns.name
 import dns.nameserver
 import dns.rcode
 import dns.rdatatype
-import dns.resolver
 
 from shared.errors import Problem
 
@@ -135,13 +134,3 @@ def describe(exc: BaseException) -> str:
         return f"unreachable ({exc.strerror or type(exc).__name__})"
     return type(exc).__name__
 
-
-async def txt_values(resolver: dns.asyncresolver.Resolver, name: str) -> set[str]:
-    """The TXT strings at ``name``; empty when the name or the record does not exist."""
-    try:
-        answer = await resolver.resolve(name, "TXT", lifetime=LOOKUP_SECONDS)
-    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-        return set()
-    except dns.exception.DNSException as exc:
-        raise DnsUnavailable(f"looking up TXT {name} failed: {type(exc).__name__}") from exc
-    return {b"".join(record.strings).decode() for record in answer}
