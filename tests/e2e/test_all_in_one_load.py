@@ -13,7 +13,9 @@ from tests.e2e.conftest import with_account
 from tests.e2e.stack import Stack, embedded_stack
 
 BURST = 36
-HEALTHZ_BOUND_SECONDS = 1.5
+# Before the CPU pool the slowest answer was 2.5-4.3 s; since, 0.4-1.0 s alone and up to 1.55 s
+# with the machine loaded 5x over by other test runs.
+HEALTHZ_BOUND_SECONDS = 2.0
 # The e2e default (3 s) is for take-over tests; under a burst a job waits for a CPU longer
 # than that, and a lease that lapses mid-step has the sweeper start the same step again.
 SETTINGS = {"CERTKEEPER_JOB_LEASE_SECONDS": "30"}
