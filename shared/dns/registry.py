@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from shared.dns import route53
+from shared.dns import cloudflare, route53
 from shared.dns.base import DnsProvider, ProviderKind
 from shared.errors import ValidationProblem
 
@@ -22,6 +22,7 @@ class InvalidProviderSettings(ValidationProblem):
 # One line per provider module: ``rfc2136.KIND,`` and so on.
 _PROVIDERS: tuple[ProviderKind, ...] = (
     route53.KIND,
+    cloudflare.KIND,
 )
 KINDS: Mapping[str, ProviderKind] = {kind.name: kind for kind in _PROVIDERS}
 
