@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import cloudflare
 import httpx
@@ -29,6 +28,7 @@ from shared.dns.base import (
     ProviderKind,
     ProviderTimings,
 )
+from shared.dns.http import retry_after_seconds
 from shared.dns.txt import quoted, unquoted
 
 NAME = "cloudflare"
@@ -123,17 +123,6 @@ class CloudflareProvider:
         return ids
 
 
-def retry_after_seconds(response: httpx.Response, now: datetime) -> float | None:
-    """``Retry-After`` in seconds (delta or HTTP date), or None when absent or unreadable."""
-    header = response.headers.get("retry-after", "").strip()
-    if header.isdigit():
-        return float(header)
-    try:
-        return max(0.0, (parsedate_to_datetime(header) - now).total_seconds())
-    except (TypeError, ValueError):
-        return None
-
-
 def translate(exc: cloudflare.APIError) -> DnsProviderError:
     """A Cloudflare SDK error as a problem, with Cloudflare's codes and messages kept."""
     if isinstance(exc, cloudflare.APIConnectionError):
@@ -148,7 +137,7 @@ def translate(exc: cloudflare.APIError) -> DnsProviderError:
         return DnsZoneNotFound(detail, provider=NAME)
     if status == 429 or status >= 500 or isinstance(exc, cloudflare.APIResponseValidationError):
         response = getattr(exc, "response", None)
-        wait = retry_after_seconds(response, datetime.now(UTC)) if response else None
+        wait = retry_after_seconds(response.headers, datetime.now(UTC)) if response else None
         extra = {} if wait is None else {"retry_after_seconds": wait}
         return DnsProviderUnavailable(detail, provider=NAME, **extra)
     return DnsProviderError(detail, provider=NAME)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from shared.dns import cloudflare, route53
+from shared.dns import azure, cloudflare, route53
 from shared.dns.base import DnsProvider, ProviderKind
 from shared.errors import ValidationProblem
 
@@ -23,6 +23,7 @@ class InvalidProviderSettings(ValidationProblem):
 _PROVIDERS: tuple[ProviderKind, ...] = (
     route53.KIND,
     cloudflare.KIND,
+    azure.KIND,
 )
 KINDS: Mapping[str, ProviderKind] = {kind.name: kind for kind in _PROVIDERS}
 
