@@ -224,3 +224,19 @@ async def test_unreachable_api_is_unavailable() -> None:
             await provider.cleanup(ZONE, _name() + ".", "x")
     finally:
         await provider.aclose()
+
+
+async def test_only_the_stored_token_is_used(
+    fake: CloudflareFake, api_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK would prefer a global API key from the environment to the token."""
+    monkeypatch.setenv("CLOUDFLARE_API_KEY", "global-key-of-someone-else")
+    monkeypatch.setenv("CLOUDFLARE_EMAIL", "someone@example.org")
+    provider = _provider(api_url)
+    name = _name()
+    fake.calls.clear()
+    try:
+        await provider.present(ZONE, name + ".", "token-only")
+    finally:
+        await provider.aclose()
+    assert fake.txt_values(name) == {"token-only"}

@@ -1,10 +1,11 @@
 """A fake of Cloudflare's v4 API for DNS records, after its documented contract: the
 ``{"success", "errors", "messages", "result", "result_info"}`` envelope, Bearer tokens (an
 unknown token: 403 code 9109; a token without the zone: 403 code 10000; a malformed header:
-400 code 6003), ``page``/``per_page`` pagination, ``name`` / ``name.exact`` filters, 404 code
-81044 for a record that does not exist, 400 code 81058 for an identical record, and 404 code
-7003 for a zone id that does not route. Every call is recorded; ``faults`` answer the next
-matching requests with a chosen response (429 with Retry-After, 500, a body that is not JSON).
+400 code 6003; a global API key, which Cloudflare prefers to a token: 403 code 9103),
+``page``/``per_page`` pagination, ``name`` / ``name.exact`` filters, 404 code 81044 for a
+record that does not exist, 400 code 81058 for an identical record, and 404 code 7003 for a
+zone id that does not route. Every call is recorded; ``faults`` answer the next matching
+requests with a chosen response (429 with Retry-After, 500, a body that is not JSON).
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ class CloudflareFake:
             ):
                 fault.times -= 1
                 return fault.response
+        if "x-auth-key" in request.headers or "x-auth-email" in request.headers:
+            return _error(403, 9103, "Unknown X-Auth-Key or X-Auth-Email")  # global key auth
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme != "Bearer" or not token:
             return _envelope(None, 400, errors=[{
