@@ -13,6 +13,7 @@ from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.config import Settings
 from shared.crypto import EC_CURVES, RSA_SIZES
 from shared.dns_lookup import make_resolver, txt_values
+from shared.domain.dns_routes import route_names
 from shared.domain.pagination import Page, paginate
 from shared.errors import (
     AccountAmbiguous,
@@ -40,11 +41,6 @@ class DnsRecordsMissing(Problem):
     slug = "dns-records-missing"
     title = "The TXT records are not visible in DNS yet"
     status = 409
-
-
-class DnsProviderNotFound(ValidationProblem):
-    slug = "dns-provider-not-found"
-    title = "The DNS provider does not exist"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,19 +98,17 @@ def key_spec(spec: RequestSpec) -> tuple[int | None, str | None]:
     return None, curve
 
 
-def check_challenge(spec: RequestSpec) -> None:
+def is_automatic_dns(challenge_type: ChallengeType, validation: ValidationMode) -> bool:
+    return challenge_type is ChallengeType.DNS_01 and validation is ValidationMode.AUTOMATIC
+
+
+async def check_challenge(session: AsyncSession, spec: RequestSpec, names: list[str]) -> None:
+    """http-01 takes no DNS provider; automatic dns-01 needs a usable provider for every
+    name (the one given, or each name's from the domain mappings)."""
     if spec.challenge_type is ChallengeType.HTTP_01 and spec.dns_provider_id is not None:
         raise InvalidChallengeChoice("dns_provider_id applies to dns-01 only")
-    automatic_dns = spec.challenge_type is ChallengeType.DNS_01 and (
-        spec.validation is ValidationMode.AUTOMATIC
-    )
-    if automatic_dns and spec.dns_provider_id is None:
-        raise InvalidChallengeChoice(
-            "automatic dns-01 needs a dns_provider_id; use validation 'manual' to place the "
-            "TXT records yourself"
-        )
-    if automatic_dns:
-        raise DnsProviderNotFound(f"no DNS provider {spec.dns_provider_id}")
+    if is_automatic_dns(spec.challenge_type, spec.validation):
+        await route_names(session, names, spec.dns_provider_id)
 
 
 async def resolve_account(session: AsyncSession, account_id: UUID | None) -> AcmeAccount:
@@ -145,7 +139,7 @@ async def create_request(
         allow_mixed_scripts=settings.allow_mixed_script_names,
     )
     key_size, curve = key_spec(spec)
-    check_challenge(spec)
+    await check_challenge(session, spec, names)
     account = await resolve_account(session, spec.acme_account_id)
     request = CertificateRequest(
         common_name=names[0], names=names, key_type=spec.key_type, key_size=key_size,

@@ -57,3 +57,8 @@ class DomainMapping(SealedKeyMixin, TimestampMixin, Base):
     version: Mapped[int] = mapped_column()
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    @property
+    def secret_set(self) -> list[str]:
+        """The secret fields holding a value, as reads show them."""
+        return ["tsig_secret"] if self.tsig_secret_sealed is not None else []
