@@ -16,6 +16,7 @@ class DnsUnavailable(Problem):
     slug = "dns-unavailable"
     title = "DNS could not be queried"
     status = 503
+    retryable = True
 
 
 def make_resolver(resolvers: list[str]) -> dns.asyncresolver.Resolver:

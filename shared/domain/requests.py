@@ -33,6 +33,7 @@ from shared.states import AccountStatus, RequestStatus
 logger = logging.getLogger(__name__)
 
 ADVANCE_REQUEST = "advance_request"
+CLEANUP_REQUEST = "cleanup_request"
 DEFAULT_RSA_SIZE = 2048
 DEFAULT_CURVE = "p-256"
 
@@ -73,10 +74,30 @@ async def enqueue_advance(
     )
 
 
-async def ring(queue: JobQueue, request: CertificateRequest) -> None:
-    """Enqueue from the API. A lost doorbell is fine: the sweeper rings again."""
+def cleanup_job_id(request_id: UUID, attempt: int, origin: str = "cleanup") -> str:
+    """One cleanup job per request and attempt; the sweeper rings under its own origin."""
+    return f"{origin}:{request_id}:{attempt}"
+
+
+async def enqueue_cleanup(
+    queue: JobQueue, request_id: UUID, attempt: int = 0, delay: float = 0.0,
+    origin: str = "cleanup",
+) -> bool:
+    """Ask for the request's DNS records to be removed (a no-op when it has none)."""
+    return await queue.enqueue(
+        CLEANUP_REQUEST, str(request_id), job_id=cleanup_job_id(request_id, attempt, origin),
+        defer_by=delay,
+    )
+
+
+async def ring(queue: JobQueue, request: CertificateRequest, *, cleanup: bool = False) -> None:
+    """Enqueue from the API the request's next step (or, with ``cleanup``, the removal of
+    its DNS records). A lost doorbell is fine: the sweeper rings again."""
     try:
-        await enqueue_advance(queue, request.id, request.version)
+        if cleanup:
+            await enqueue_cleanup(queue, request.id)
+        else:
+            await enqueue_advance(queue, request.id, request.version)
     except Exception:
         logger.warning("request.enqueue_failed", extra={"request_id": str(request.id)})
 
@@ -214,15 +235,21 @@ async def _check_txt_records(request: CertificateRequest, resolvers: list[str]) 
         )
 
 
-async def cancel_request(session: AsyncSession, request_id: UUID) -> CertificateRequest:
+async def cancel_request(
+    session: AsyncSession, queue: JobQueue, request_id: UUID
+) -> CertificateRequest:
     """Stop a request that is not final. The version bump fences out a job in flight, so an
-    accepted cancel always wins: the job's write fails and nothing is issued."""
+    accepted cancel always wins: the job's write fails and nothing is issued. The lease of
+    such a job is left to run out: the DNS cleanup this enqueues waits for it, so a record
+    the job is presenting right now is removed too."""
     await _move(
         session, request_id, [s for s in RequestStatus if not s.is_final],
         status=RequestStatus.CANCELLED, finished_at=utcnow(), private_key_sealed=None,
-        lease_owner=None, lease_until=None,
     )
-    return await _reread(session, request_id)
+    request = await _reread(session, request_id)
+    if is_automatic_dns(request.challenge_type, request.validation):
+        await ring(queue, request, cleanup=True)
+    return request
 
 
 def _require_status(request: CertificateRequest, wanted: RequestStatus) -> None:
