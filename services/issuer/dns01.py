@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.issuer.context import Step
 from shared.crypto import Keyring
-from shared.dns.base import DnsProvider, ProviderTimings
+from shared.dns.base import DnsProvider
+from shared.dns.propagation import Propagated, TimedOut, Wait, verdict
 from shared.domain.dns_routes import (
     DnsProviderNotFound,
     DnsRoute,
@@ -28,46 +27,11 @@ from shared.domain.dns_routes import (
     provider_settings,
     route_names,
 )
-from shared.domain.dns_tools import DnsNotPropagated, DnsTools, RecordTarget
+from shared.domain.dns_tools import DnsTools, RecordTarget
 from shared.models import Challenge, DnsProviderAccount, DomainMapping
 from shared.states import AuthzStatus
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_TIMINGS = ProviderTimings()
-
-
-@dataclass(frozen=True, slots=True)
-class Served:
-    """Every record is served: the CA may be told."""
-
-
-@dataclass(frozen=True, slots=True)
-class Wait:
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class TimedOut:
-    servers: list[str]
-
-
-Verdict = Served | Wait | TimedOut
-
-
-def propagation_verdict(
-    started_at: datetime, now: datetime, missing: Sequence[str], *, timeout_seconds: float,
-    interval_seconds: float,
-) -> Verdict:
-    """Served when no server lacks a record; timed out once ``timeout_seconds`` have passed
-    since the first check; else look again after the interval (never past the deadline)."""
-    if not missing:
-        return Served()
-    remaining = timeout_seconds - (now - started_at).total_seconds()
-    if remaining <= 0:
-        return TimedOut(sorted(set(missing)))
-    return Wait(min(interval_seconds, remaining))
-
 
 def needs_record(row: Challenge) -> bool:
     """A challenge the CA still has to validate, not answered yet."""
@@ -90,18 +54,17 @@ async def prepare_dns(step: Step) -> float | None:
         step.session, sorted({row.identifier for row in rows}), step.request.dns_provider_id
     )
     await step.hold()
-    timings: list[ProviderTimings] = []
-    for row in rows:
-        timings.append(await _present(step, row, routes[row.identifier]))
-    return await _check_propagation(step, rows, timings)
+    intervals = [await _present(step, row, routes[row.identifier]) for row in rows]
+    return await _check_propagation(step, rows, min(intervals))
 
 
-async def _present(step: Step, row: Challenge, route: DnsRoute) -> ProviderTimings:
+async def _present(step: Step, row: Challenge, route: DnsRoute) -> float:
+    """Present the row's record unless it was; the provider's polling interval."""
     settings = provider_settings(step.keyring, route)
     provider = step.dns.provider(settings)
     try:
         if row.presented_at is not None:
-            return provider.timings
+            return provider.timings.polling_interval_seconds
         target = await step.dns.target(row.identifier, settings)
         row.dns_provider_id = route.provider.id
         row.domain_mapping_id = route.mapping.id if route.mapping else None
@@ -114,39 +77,37 @@ async def _present(step: Step, row: Challenge, route: DnsRoute) -> ProviderTimin
             "request_id": str(step.request.id), "record": target.fqdn, "zone": target.zone,
             "provider": settings.name,
         })
-        return provider.timings
+        return provider.timings.polling_interval_seconds
     finally:
         await provider.aclose()
 
 
-async def _check_propagation(
-    step: Step, rows: list[Challenge], timings: list[ProviderTimings]
-) -> float | None:
-    now = step.clock()
-    missing: list[str] = []
-    for row in rows:
-        if row.propagated_at is not None:
-            continue
+async def _check_propagation(step: Step, rows: list[Challenge], interval: float) -> float | None:
+    """Ask every server about every record not yet served everywhere. ``None`` once all
+    are; a problem naming the servers still lacking one once the timeout has passed; else
+    the seconds before looking again."""
+    now, timeout = step.clock(), step.settings.dns_propagation_timeout_seconds
+    waits: list[float] = []
+    lacking: set[str] = set()
+    for row in (row for row in rows if row.propagated_at is None):
         row.propagation_started_at = row.propagation_started_at or now
-        servers = await step.dns.lookups.missing(_target(row), _value(row))
-        if servers:
-            missing.extend(servers)
-        else:
+        found = verdict(await step.dns.observe(_target(row)), _value(row),
+                        started_at=row.propagation_started_at, now=now,
+                        timeout_seconds=timeout, interval_seconds=interval)
+        if isinstance(found, Propagated):
             row.propagated_at = step.clock()
-    started = min(row.propagation_started_at or now for row in rows)
-    verdict = propagation_verdict(
-        started, now, missing,
-        timeout_seconds=max(t.propagation_timeout_seconds for t in timings),
-        interval_seconds=min(t.polling_interval_seconds for t in timings),
-    )
-    if isinstance(verdict, TimedOut):
-        timeout = (now - started).total_seconds()
-        raise DnsNotPropagated.after(timeout, verdict.servers)
-    if isinstance(verdict, Wait):
-        return verdict.seconds
-    logger.info("dns.propagated", extra={
-        "request_id": str(step.request.id), "seconds": (now - started).total_seconds(),
-    })
+        elif isinstance(found, Wait):
+            waits.append(found.seconds)
+        else:
+            lacking.update(found.lacking)
+    if lacking:
+        records = ", ".join(sorted({str(row.record_name) for row in rows}))
+        raise TimedOut(tuple(sorted(lacking))).problem(records, timeout)
+    if waits:
+        return min(waits)
+    seconds = max(((r.propagated_at - r.presented_at).total_seconds()
+                   for r in rows if r.propagated_at and r.presented_at), default=0.0)
+    logger.info("dns.propagated", extra={"request_id": str(step.request.id), "seconds": seconds})
     return None
 
 

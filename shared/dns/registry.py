@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from shared.dns import rfc2136
 from shared.dns.base import DnsProvider, ProviderKind
 from shared.errors import ValidationProblem
 
@@ -19,7 +20,9 @@ class InvalidProviderSettings(ValidationProblem):
 
 
 # One line per provider module: ``rfc2136.KIND,`` and so on.
-_PROVIDERS: tuple[ProviderKind, ...] = ()
+_PROVIDERS: tuple[ProviderKind, ...] = (
+    rfc2136.KIND,
+)
 KINDS: Mapping[str, ProviderKind] = {kind.name: kind for kind in _PROVIDERS}
 
 

@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 from uuid import UUID
 
@@ -20,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.config import Settings
 from shared.crypto import Keyring
 from shared.dns.base import DnsProvider
+from shared.dns.propagation import TimedOut, Wait, verdict
 from shared.domain import audit
 from shared.domain.dns_providers import TARGET, get_provider
 from shared.domain.dns_routes import DnsRoute, mapping_for, provider_settings
-from shared.domain.dns_tools import DnsNotPropagated, DnsTools, RecordTarget
+from shared.domain.dns_tools import DnsTools, RecordTarget
 from shared.domain.domain_mappings import normalize_domain
 from shared.domain.tokens import Principal
 from shared.errors import Problem
@@ -75,7 +77,8 @@ async def probe_provider(
     provider = tools.provider(provider_config)
     try:
         target = await tools.target(name, provider_config)
-        await _probe(report, tools, provider, target, secrets.token_urlsafe(32))
+        timeout = min(settings.dns_propagation_timeout_seconds, PROBE_PROPAGATION_SECONDS)
+        await _probe(report, _Probe(tools, provider, target, timeout))
     except Problem as exc:
         report.steps.append(ProbeStep("present", False, 0.0, f"{exc.title}: {exc.detail}"))
     finally:
@@ -86,29 +89,39 @@ async def probe_provider(
     return report
 
 
-async def _probe(report: ProbeReport, tools: DnsTools, provider: DnsProvider,
-                 target: RecordTarget, value: str) -> None:
-    async def present() -> str:
-        await provider.present(target.zone, target.fqdn, value)
-        return f"TXT {target.fqdn} written in zone {target.zone}"
+@dataclass(frozen=True)
+class _Probe:
+    tools: DnsTools
+    provider: DnsProvider
+    target: RecordTarget
+    timeout: float
+    value: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
-    async def cleanup() -> str:
-        await provider.cleanup(target.zone, target.fqdn, value)
-        return f"TXT {target.fqdn} removed"
+    async def present(self) -> str:
+        await self.provider.present(self.target.zone, self.target.fqdn, self.value)
+        return f"TXT {self.target.fqdn} written in zone {self.target.zone}"
 
-    if await report.run("present", present()):
-        await report.run("propagation", _served(tools, provider, target, value))
-    await report.run("cleanup", cleanup())
+    async def served(self) -> str:
+        """Wait in place (a person is waiting for the answer) until every server serves the
+        probe, within the timeout."""
+        started = datetime.now(UTC)
+        while True:
+            observations = await self.tools.observe(self.target)
+            found = verdict(observations, self.value, started_at=started, now=datetime.now(UTC),
+                            timeout_seconds=self.timeout,
+                            interval_seconds=self.provider.timings.polling_interval_seconds)
+            if isinstance(found, TimedOut):
+                raise found.problem(self.target.fqdn, self.timeout)
+            if not isinstance(found, Wait):
+                return f"served by {', '.join(found.servers)}"
+            await asyncio.sleep(found.seconds)
+
+    async def cleanup(self) -> str:
+        await self.provider.cleanup(self.target.zone, self.target.fqdn, self.value)
+        return f"TXT {self.target.fqdn} removed"
 
 
-async def _served(tools: DnsTools, provider: DnsProvider, target: RecordTarget,
-                  value: str) -> str:
-    timeout = min(provider.timings.propagation_timeout_seconds, PROBE_PROPAGATION_SECONDS)
-    deadline = time.monotonic() + timeout
-    while True:
-        missing = await tools.lookups.missing(target, value)
-        if not missing:
-            return "every server serves the probe"
-        if time.monotonic() >= deadline:
-            raise DnsNotPropagated.after(timeout, missing)
-        await asyncio.sleep(provider.timings.polling_interval_seconds)
+async def _probe(report: ProbeReport, probe: _Probe) -> None:
+    if await report.run("present", probe.present()):
+        await report.run("propagation", probe.served())
+    await report.run("cleanup", probe.cleanup())

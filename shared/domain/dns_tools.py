@@ -1,8 +1,9 @@
 """What the issuer and the API's self-test need to write a challenge record: where the record
-goes (after CNAMEs, in which zone), who still lacks it, and a provider built from settings.
+goes (after CNAMEs, in which zone), what each server serves there, and a provider built from
+settings.
 
-Both are seams: processes use the propagation module and the provider registry; the
-issuer's tests put an in-memory DNS in their place.
+Both are seams: processes use :class:`~shared.dns.propagation.Propagation` and the provider
+registry; the issuer's tests put an in-memory DNS in their place.
 """
 
 from __future__ import annotations
@@ -13,23 +14,10 @@ from typing import Any, Protocol
 
 from shared.config import Settings
 from shared.dns.base import DnsProvider
+from shared.dns.propagation import Observation, Propagation, absolute
 from shared.dns.registry import build_provider
 from shared.domain.dns_routes import ProviderSettings
-from shared.errors import Problem
 from shared.names import DNS01_PREFIX
-
-
-class DnsNotPropagated(Problem):
-    """Some servers never served the record in time; ``servers`` names them."""
-
-    slug = "dns-not-propagated"
-    title = "The TXT record was not served by every server in time"
-    status = 504
-
-    @classmethod
-    def after(cls, seconds: float, servers: list[str]) -> DnsNotPropagated:
-        return cls(f"after {seconds:.0f}s the record is still not served by "
-                   f"{', '.join(servers)}", servers=servers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +30,13 @@ class RecordTarget:
 
 
 class ChallengeLookups(Protocol):
-    async def target(self, fqdn: str) -> RecordTarget:
-        """Follow CNAMEs from ``fqdn`` and find the zone (SOA) that holds the result."""
-        ...
+    """The part of :class:`~shared.dns.propagation.Propagation` the issuer uses."""
 
-    async def missing(self, target: RecordTarget, value: str) -> list[str]:
-        """The servers that do not serve ``value`` at ``target`` yet (empty: propagated)."""
-        ...
+    async def challenge_target(self, name: str) -> str: ...
+
+    async def find_zone(self, fqdn: str) -> str: ...
+
+    async def observe(self, fqdn: str, zone: str | None = None) -> list[Observation]: ...
 
 
 ProviderFactory = Callable[[str, Mapping[str, Any], Mapping[str, Any]], DnsProvider]
@@ -63,15 +51,15 @@ class DnsTools:
         return self.build(settings.kind, settings.config, settings.credentials)
 
     async def target(self, identifier: str, settings: ProviderSettings) -> RecordTarget:
-        """Where the record for ``identifier`` (a name, possibly a wildcard) goes; a zone the
-        provider's settings name wins over the one found by SOA."""
-        found = await self.lookups.target(challenge_fqdn(identifier))
+        """Where the record for ``identifier`` (a name, possibly a wildcard) goes: after the
+        CNAMEs on its ``_acme-challenge`` name, in the zone the provider's settings name, or
+        else the one found by SOA."""
+        fqdn = await self.lookups.challenge_target(challenge_fqdn(identifier))
         zone = settings.zone
-        return found if zone is None else RecordTarget(found.fqdn, absolute(zone))
+        return RecordTarget(fqdn, absolute(zone) if zone else await self.lookups.find_zone(fqdn))
 
-
-def absolute(name: str) -> str:
-    return name.rstrip(".").lower() + "."
+    async def observe(self, target: RecordTarget) -> list[Observation]:
+        return await self.lookups.observe(target.fqdn, target.zone)
 
 
 def challenge_fqdn(identifier: str) -> str:
@@ -79,16 +67,6 @@ def challenge_fqdn(identifier: str) -> str:
     return absolute(DNS01_PREFIX + identifier.removeprefix("*."))
 
 
-class _NoLookups:
-    """Stands in until the propagation checks exist: every lookup is a problem."""
-
-    async def target(self, fqdn: str) -> RecordTarget:
-        raise DnsNotPropagated("propagation checks are not available in this build")
-
-    async def missing(self, target: RecordTarget, value: str) -> list[str]:
-        raise DnsNotPropagated("propagation checks are not available in this build")
-
-
 def dns_tools(settings: Settings) -> DnsTools:
     """The process's DNS tools, from its settings."""
-    return DnsTools(lookups=_NoLookups())
+    return DnsTools(lookups=Propagation.from_settings(settings))

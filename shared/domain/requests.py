@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.config import Settings
 from shared.crypto import EC_CURVES, RSA_SIZES
-from shared.dns_lookup import make_resolver, txt_values
+from shared.dns.propagation import Propagation
 from shared.domain.dns_routes import route_names
 from shared.domain.pagination import Page, paginate
 from shared.errors import (
@@ -199,17 +199,18 @@ async def verify_request(
     queue: JobQueue,
     request_id: UUID,
     *,
-    resolvers: list[str],
+    dns: Propagation,
     check_dns: bool = True,
 ) -> CertificateRequest:
     """Manual mode: the person placed the values; tell the CA to validate now. DNS-01
-    records are looked up first (outside any transaction): a CA that finds no record fails
-    the order for good. Of two racing calls exactly one wins; the other gets a 409."""
+    records are looked up first (outside any transaction) with the same propagation check
+    the automatic mode uses: a CA that finds no record fails the order for good. Of two
+    racing calls exactly one wins; the other gets a 409."""
     request = await get_request(session, request_id)
     await session.commit()  # no transaction across the DNS lookups
     _require_status(request, RequestStatus.AWAITING_MANUAL_VALIDATION)
     if check_dns and request.challenge_type is ChallengeType.DNS_01:
-        await _check_txt_records(request, resolvers)
+        await _check_txt_records(request, dns)
     await _move(
         session, request_id, [RequestStatus.AWAITING_MANUAL_VALIDATION],
         status=RequestStatus.VALIDATING, polls=0, next_run_at=utcnow(),
@@ -219,18 +220,23 @@ async def verify_request(
     return request
 
 
-async def _check_txt_records(request: CertificateRequest, resolvers: list[str]) -> None:
-    resolver = make_resolver(resolvers)
-    missing = []
+async def _check_txt_records(request: CertificateRequest, dns: Propagation) -> None:
+    """Each unanswered record must be served where the CA will look: after the CNAMEs on
+    its name, by every authoritative server (or every resolver, as configured)."""
+    missing: list[dict[str, str]] = []
+    lacking: set[str] = set()
     for row in request.challenges:
         if row.txt_name is None or row.txt_value is None or row.answered_at is not None:
             continue
-        if row.txt_value not in await txt_values(resolver, row.txt_name):
+        servers = await dns.lacking(row.txt_name, row.txt_value)
+        if servers:
             missing.append({"name": row.txt_name, "value": row.txt_value})
+            lacking.update(servers)
     if missing:
         raise DnsRecordsMissing(
             f"{len(missing)} TXT record(s) not visible yet: "
-            + ", ".join(m["name"] for m in missing),
+            + ", ".join(m["name"] for m in missing) + "; not served by "
+            + ", ".join(sorted(lacking)),
             missing=missing,
         )
 

@@ -187,6 +187,7 @@ def production_stack(
         env = base_env(
             port, proxy.directory_url if proxy else peb.directory_url,
             proxy.ca_bundle if proxy else peb.ca_bundle, CERTKEEPER_DNS_RESOLVERS=dns.dns_server,
+            CERTKEEPER_DNS_PROPAGATION="resolvers",  # challtestsrv answers, serves no zone
             CERTKEEPER_DATABASE_URL=pg.dsn, CERTKEEPER_REDIS_URL=rd.url,
             CERTKEEPER_ENCRYPTION_KEYS=new_key_spec(), CERTKEEPER_DATA_DIR=str(logs / "data"),
         )

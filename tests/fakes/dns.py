@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.dns.base import DnsProvider, ProviderTimings
-from shared.domain.dns_tools import ChallengeLookups, DnsTools, RecordTarget
+from shared.dns.propagation import Observation
+from shared.domain.dns_tools import ChallengeLookups, DnsTools
 
 SERVERS = ("ns1.example.test.", "ns2.example.test.")
 
@@ -27,7 +28,7 @@ class FakeDns:
     never_served_by: set[str] = field(default_factory=set)
     slow_checks: int = 0
     timings: ProviderTimings = field(default_factory=lambda: ProviderTimings(
-        propagation_timeout_seconds=120.0, polling_interval_seconds=2.0))
+        polling_interval_seconds=2.0))
     calls: list[tuple[str, str, str, str]] = field(default_factory=list)  # (op, zone, fqdn, value)
     built: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
     failures: dict[str, deque[Exception]] = field(default_factory=lambda: defaultdict(deque))
@@ -52,18 +53,24 @@ class FakeDns:
     def values(self, fqdn: str) -> set[str]:
         return set(self.records.get(fqdn, set()))
 
-    async def target(self, fqdn: str) -> RecordTarget:
-        while fqdn in self.cnames:
-            fqdn = self.cnames[fqdn]
-        zone = max((z for z in self.zones if fqdn.endswith("." + z) or fqdn == z), key=len)
-        return RecordTarget(fqdn, zone)
+    async def challenge_target(self, name: str) -> str:
+        while name in self.cnames:
+            name = self.cnames[name]
+        return name
 
-    async def missing(self, target: RecordTarget, value: str) -> list[str]:
+    async def find_zone(self, fqdn: str) -> str:
+        return max((z for z in self.zones if fqdn.endswith("." + z) or fqdn == z), key=len)
+
+    async def observe(self, fqdn: str, zone: str | None = None) -> list[Observation]:
+        """Each server serves what was presented, except a lagging or a never-served one."""
         self.checks += 1
-        if value not in self.records.get(target.fqdn, set()) or self.slow_checks > 0:
-            self.slow_checks = max(self.slow_checks - 1, 0)
-            return list(SERVERS)
-        return sorted(self.never_served_by)
+        lagging = self.slow_checks > 0
+        self.slow_checks = max(self.slow_checks - 1, 0)
+        return [
+            Observation(server, frozenset() if lagging or server in self.never_served_by
+                        else frozenset(self.records.get(fqdn, set())))
+            for server in SERVERS
+        ]
 
 
 _lookups: type[ChallengeLookups] = FakeDns

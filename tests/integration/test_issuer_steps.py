@@ -14,6 +14,7 @@ import pytest
 
 from services.issuer.outcomes import MAX_ATTEMPTS
 from shared.acme_gateway import OrderInfo
+from shared.dns.propagation import Propagation
 from shared.domain.requests import verify_request
 from shared.errors import AcmeError, AcmeUnavailable
 from shared.states import RequestStatus
@@ -62,7 +63,7 @@ async def test_manual_validation_failure_is_final(issuer: Issuer) -> None:
     waiting = await issuer.run(request_id)
     assert waiting.status is RequestStatus.AWAITING_MANUAL_VALIDATION
     async with issuer.ctx.sessions() as session:
-        await verify_request(session, issuer.ctx.queue, request_id, resolvers=[])
+        await verify_request(session, issuer.ctx.queue, request_id, dns=Propagation())
     invalid = authz("www.example.test", status="invalid", error=REFUSED)
     issuer.fake.always("answer", None)
     issuer.fake.always("fetch_order", order("invalid", [invalid], with_authorizations=False))

@@ -15,6 +15,7 @@ from services.api.deps import (
 )
 from services.api.schemas.common import PageOf, page_of, problems
 from services.api.schemas.requests import CertificateRequestCreate, CertificateRequestPublic
+from shared.dns.propagation import Propagation
 from shared.domain import requests
 from shared.domain.requests import RequestSpec
 from shared.states import RequestStatus
@@ -60,7 +61,7 @@ async def get_certificate_request(
 
 @router.post(
     "/{request_id}/verify", operation_id="verifyCertificateRequest",
-    status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409, 503),
+    status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409, 422, 503),
 )
 async def verify_certificate_request(
     request_id: UUID,
@@ -76,7 +77,7 @@ async def verify_certificate_request(
     records are looked up first (409 `dns-records-missing` if one is not visible yet)."""
     verified = await requests.verify_request(
         session, resources.queue, request_id,
-        resolvers=resources.runtime.settings.dns_resolvers, check_dns=not skip_dns_check,
+        dns=Propagation.from_settings(resources.runtime.settings), check_dns=not skip_dns_check,
     )
     return CertificateRequestPublic.model_validate(verified)
 
