@@ -52,6 +52,9 @@ class ChallengePublic(ApiModel):
         None, description="automatic dns-01: when every server served the record"
     )
     cleaned_at: datetime | None = None
+    cleanup_error: dict[str, Any] | None = Field(
+        None, description="automatic dns-01: the last problem removing the record (retried)"
+    )
     error: dict[str, Any] | None
 
 
