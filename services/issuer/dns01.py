@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -125,7 +124,8 @@ def _value(row: Challenge) -> str:
 
 async def route_of(session: AsyncSession, row: Challenge) -> DnsRoute:
     """The provider (and mapping) a record was written with, as recorded on its row."""
-    provider = await session.get(DnsProviderAccount, row.dns_provider_id or UUID(int=0))
+    provider = (await session.get(DnsProviderAccount, row.dns_provider_id)
+                if row.dns_provider_id is not None else None)
     mapping = (await session.get(DomainMapping, row.domain_mapping_id)
                if row.domain_mapping_id is not None else None)
     if provider is None:
