@@ -81,7 +81,12 @@ def make_resolver(resolvers: Sequence[str]) -> dns.asyncresolver.Resolver:
     """A stub resolver (no cache) over ``resolvers`` (``host[:port]`` IP literals, see
     :func:`parse_resolver`); empty means the system's resolv.conf."""
     if not resolvers:
-        resolver = dns.asyncresolver.Resolver()
+        try:
+            resolver = dns.asyncresolver.Resolver()
+        except dns.exception.DNSException:  # no (usable) /etc/resolv.conf
+            raise DnsUnavailable(
+                "no DNS resolver: set CERTKEEPER_DNS_RESOLVERS or /etc/resolv.conf"
+            ) from None
     else:
         resolver = dns.asyncresolver.Resolver(configure=False)
         resolver.nameservers = [

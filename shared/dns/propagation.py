@@ -20,6 +20,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
 
 import dns.asyncresolver
@@ -150,8 +151,14 @@ class Propagation:
         self.authoritative_port = authoritative_port
         self.timeout_seconds = timeout_seconds
         self.query_seconds = query_seconds
-        self._resolver = make_resolver(resolvers)
-        self._resolver.lifetime = query_seconds
+        self._resolvers = tuple(resolvers)
+
+    @cached_property
+    def _resolver(self) -> dns.asyncresolver.Resolver:
+        """Built on first use: the system's configuration is read only when needed."""
+        resolver = make_resolver(self._resolvers)
+        resolver.lifetime = self.query_seconds
+        return resolver
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Propagation:
