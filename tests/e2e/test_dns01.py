@@ -46,17 +46,20 @@ def test_wildcard_and_apex_over_rfc2136(stack: DnsStack, global_provider: str, s
     cleaned = stack.wait_cleaned(request_id)
     assert stack.served(record) == set()
     assert len(stack.log_events("dns.cleaned")) >= 2
-    _report_timings(request, cleaned)
+    certificate = stack.stack.client().get(f"/v1/certificates/{done['certificate_id']}").json()
+    _report_timings(request, cleaned, certificate["created_at"])
 
 
-def _report_timings(request: pytest.FixtureRequest, body: dict[str, Any]) -> None:
-    """How long the issuance took and how much of it was the propagation check (the
-    figures are in the test report: ``pytest -rP`` or ``--junitxml``)."""
+def _report_timings(request: pytest.FixtureRequest, body: dict[str, Any], issued_at: str
+                    ) -> None:
+    """How long the issuance took (request created to certificate stored) and how much of
+    it was the propagation check (the figures are in the test report: ``pytest -rP`` or
+    ``--junitxml``)."""
     challenges = body["challenges"]
     first = min(c["presented_at"] for c in challenges)
     served = max(c["propagated_at"] for c in challenges)
     figures = {
-        "wall_seconds": _seconds(body["created_at"], body["finished_at"]),
+        "wall_seconds": _seconds(body["created_at"], issued_at),
         "present_to_served_seconds": _seconds(first, served),
     }
     for name, value in figures.items():
