@@ -31,6 +31,7 @@ class DnsUnavailable(Problem):
     slug = "dns-unavailable"
     title = "DNS could not be queried"
     status = 503
+    retryable = True
 
 
 def split_host_port(text: str, default_port: int = DNS_PORT) -> tuple[str, int]:

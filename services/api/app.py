@@ -15,6 +15,8 @@ from services.api.routes import (
     acme_accounts,
     certificate_requests,
     certificates,
+    dns_providers,
+    domain_mappings,
     health,
     responder,
 )
@@ -30,6 +32,8 @@ OPENAPI_TAGS = [
     {"name": "acme-accounts", "description": "Accounts registered with ACME CAs (admin)"},
     {"name": "certificate-requests", "description": "Ask for certificates and follow them"},
     {"name": "certificates", "description": "The certificate repository"},
+    {"name": "dns-providers", "description": "DNS providers for automatic dns-01 (admin)"},
+    {"name": "domain-mappings", "description": "Which DNS provider serves which domain (admin)"},
     {"name": "health", "description": "Liveness and readiness"},
 ]
 
@@ -52,7 +56,8 @@ def create_app(resources: ResourcesFactory) -> FastAPI:
     problems.install(app)
     app.add_middleware(RequestGate)
     for router in (acme_accounts.router, certificate_requests.router, certificates.router,
-                   health.router, responder.router):
+                   dns_providers.router, domain_mappings.router, health.router,
+                   responder.router):
         app.include_router(router)
     _register_problem_schema(app)
     return app

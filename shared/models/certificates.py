@@ -16,6 +16,7 @@ from shared.states import CertificateStatus
 class Certificate(SealedKeyMixin, TimestampMixin, Base):
     __tablename__ = "certificates"
     seal_label = "certificates.private_key"
+    sealed_column = "private_key_sealed"
 
     request_id: Mapped[UUID] = mapped_column(
         ForeignKey("certificate_requests.id"), unique=True

@@ -63,7 +63,7 @@ class Stack:
     env: dict[str, str]
     admin_token: str
     pebble: PebbleServer
-    dns: ChallTestSrv
+    dns: ChallTestSrv | None  # None: a stack whose DNS is BIND (tests/e2e/dns_stack.py)
     log_dir: Path
     postgres: PostgresServer | None = None
     redis: RedisServer | None = None

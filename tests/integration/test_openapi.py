@@ -29,6 +29,17 @@ EXPECTED_OPERATIONS = {
     ("get", "/v1/certificates/{certificate_id}/pem"): ("getCertificatePem", "certificates"),
     ("get", "/v1/certificates/{certificate_id}/private-key"):
         ("getCertificatePrivateKey", "certificates"),
+    ("post", "/v1/dns-providers"): ("createDnsProvider", "dns-providers"),
+    ("get", "/v1/dns-providers"): ("listDnsProviders", "dns-providers"),
+    ("get", "/v1/dns-providers/{provider_id}"): ("getDnsProvider", "dns-providers"),
+    ("patch", "/v1/dns-providers/{provider_id}"): ("updateDnsProvider", "dns-providers"),
+    ("delete", "/v1/dns-providers/{provider_id}"): ("deleteDnsProvider", "dns-providers"),
+    ("post", "/v1/dns-providers/{provider_id}/test"): ("testDnsProvider", "dns-providers"),
+    ("post", "/v1/domain-mappings"): ("createDomainMapping", "domain-mappings"),
+    ("get", "/v1/domain-mappings"): ("listDomainMappings", "domain-mappings"),
+    ("get", "/v1/domain-mappings/{mapping_id}"): ("getDomainMapping", "domain-mappings"),
+    ("patch", "/v1/domain-mappings/{mapping_id}"): ("updateDomainMapping", "domain-mappings"),
+    ("delete", "/v1/domain-mappings/{mapping_id}"): ("deleteDomainMapping", "domain-mappings"),
     ("get", "/healthz"): ("getHealth", "health"),
     ("get", "/readyz"): ("getReadiness", "health"),
 }

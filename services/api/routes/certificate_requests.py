@@ -86,8 +86,9 @@ async def verify_certificate_request(
     "/{request_id}/cancel", operation_id="cancelCertificateRequest", responses=problems(404, 409)
 )
 async def cancel_certificate_request(
-    request_id: UUID, session: SessionDep, _op: Operator
+    request_id: UUID, session: SessionDep, resources: ResourcesDep, _op: Operator
 ) -> CertificateRequestPublic:
+    """Stop the request; TXT records written for it are removed by a queued job."""
     return CertificateRequestPublic.model_validate(
-        await requests.cancel_request(session, request_id)
+        await requests.cancel_request(session, resources.queue, request_id)
     )
