@@ -32,6 +32,7 @@ from shared.states import AuthzStatus
 
 logger = logging.getLogger(__name__)
 
+
 def needs_record(row: Challenge) -> bool:
     """A challenge the CA still has to validate, not answered yet."""
     return (row.authz_status is AuthzStatus.PENDING and row.answered_at is None
