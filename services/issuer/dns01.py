@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.issuer.context import Step
+from shared.config import Settings
 from shared.crypto import Keyring
-from shared.dns.base import DnsProvider
+from shared.dns.base import DnsProvider, ProviderTimings
 from shared.dns.propagation import Propagated, TimedOut, Wait, verdict
 from shared.domain.dns_routes import (
     DnsProviderNotFound,
@@ -54,17 +55,17 @@ async def prepare_dns(step: Step) -> float | None:
         step.session, sorted({row.identifier for row in rows}), step.request.dns_provider_id
     )
     await step.hold()
-    intervals = [await _present(step, row, routes[row.identifier]) for row in rows]
-    return await _check_propagation(step, rows, min(intervals))
+    timings = [await _present(step, row, routes[row.identifier]) for row in rows]
+    return await _check_propagation(step, rows, timings)
 
 
-async def _present(step: Step, row: Challenge, route: DnsRoute) -> float:
-    """Present the row's record unless it was; the provider's polling interval."""
+async def _present(step: Step, row: Challenge, route: DnsRoute) -> ProviderTimings:
+    """Present the row's record unless it was; the provider's named timings."""
     settings = provider_settings(step.keyring, route)
     provider = step.dns.provider(settings)
     try:
         if row.presented_at is not None:
-            return provider.timings.polling_interval_seconds
+            return provider.timings
         target = await step.dns.target(row.identifier, settings)
         row.dns_provider_id = route.provider.id
         row.domain_mapping_id = route.mapping.id if route.mapping else None
@@ -77,16 +78,32 @@ async def _present(step: Step, row: Challenge, route: DnsRoute) -> float:
             "request_id": str(step.request.id), "record": target.fqdn, "zone": target.zone,
             "provider": settings.name,
         })
-        return provider.timings.polling_interval_seconds
+        return provider.timings
     finally:
         await provider.aclose()
 
 
-async def _check_propagation(step: Step, rows: list[Challenge], interval: float) -> float | None:
+def propagation_timing(
+    settings: Settings, timings: Sequence[ProviderTimings]
+) -> tuple[float, float]:
+    """(timeout, polling interval) for records written by providers with these timings. A
+    timeout the operator set (``DNS_PROPAGATION_TIMEOUT_SECONDS``) wins; otherwise the
+    longest named default of the providers involved. The shortest polling interval wins."""
+    timeout = settings.dns_propagation_timeout_seconds
+    if "dns_propagation_timeout_seconds" not in settings.model_fields_set and timings:
+        timeout = max(t.propagation_timeout_seconds for t in timings)
+    interval = min((t.polling_interval_seconds for t in timings), default=1.0)
+    return timeout, interval
+
+
+async def _check_propagation(
+    step: Step, rows: list[Challenge], timings: Sequence[ProviderTimings]
+) -> float | None:
     """Ask every server about every record not yet served everywhere. ``None`` once all
     are; a problem naming the servers still lacking one once the timeout has passed; else
     the seconds before looking again."""
-    now, timeout = step.clock(), step.settings.dns_propagation_timeout_seconds
+    now = step.clock()
+    timeout, interval = propagation_timing(step.settings, timings)
     waits: list[float] = []
     lacking: set[str] = set()
     for row in (row for row in rows if row.propagated_at is None):
