@@ -62,6 +62,8 @@ class _Pool:
         context.set_forkserver_preload(["shared.crypto"])
         self.workers = workers
         self.executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init)
+        for _ in range(workers):  # start the processes now, not when the first key is due
+            self.executor.submit(os.getpid)
         return self.executor
 
     def renew(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
