@@ -11,23 +11,23 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from services.api.app import ServicesFactory
-from services.api.deps import AppServices
+from services.api.app import ResourcesFactory
+from services.api.deps import AppResources
 from services.issuer.wiring import running_issuer
 from shared.config import Settings
 from shared.migrate import upgrade_async
 from shared.runtime import build_runtime
 
 
-def embedded_services(settings: Settings) -> ServicesFactory:
+def embedded_resources(settings: Settings) -> ResourcesFactory:
     @asynccontextmanager
-    async def opened() -> AsyncIterator[AppServices]:
+    async def opened() -> AsyncIterator[AppResources]:
         runtime = build_runtime(settings)
         try:
             if settings.embedded_database:
                 await upgrade_async(settings.sqlalchemy_url)
             async with running_issuer(settings, runtime, asyncio.Event()) as queue:
-                yield AppServices(runtime=runtime, queue=queue)
+                yield AppResources(runtime=runtime, queue=queue)
         finally:
             await runtime.aclose()
 

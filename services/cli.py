@@ -15,7 +15,15 @@ from shared.crypto import load_keyring, new_key_spec
 from shared.db import secure_data_dir
 from shared.errors import ConfigError
 from shared.logs import configure_logging
-from shared.states import Role
+from shared.models.tokens import TOKEN_NAME_LENGTH
+from shared.roles import Role
+
+
+def _token_name(value: str) -> str:
+    """A token's name as its column holds it: 1 to 128 printable characters."""
+    if not value.strip() or len(value) > TOKEN_NAME_LENGTH or not value.isprintable():
+        raise argparse.ArgumentTypeError(f"must be 1 to {TOKEN_NAME_LENGTH} printable characters")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     token_sub = token.add_subparsers(dest="token_command", required=True)
     create = token_sub.add_parser("create", help="create a token; prints it once on stdout")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
-    create.add_argument("--name", required=True)
+    create.add_argument("--name", required=True, type=_token_name)
     keys = sub.add_parser("keys", help="encryption keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser("generate", help="print a new CERTKEEPER_ENCRYPTION_KEYS value")
@@ -88,10 +96,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _serve(command: str, settings: Settings) -> None:
-    from services.all_in_one import embedded_services
-    from services.api.app import api_services, create_app
+    from services.all_in_one import embedded_resources
+    from services.api.app import api_resources, create_app
 
-    factory = embedded_services(settings) if command == "all-in-one" else api_services(settings)
+    factory = embedded_resources(settings) if command == "all-in-one" else api_resources(settings)
     config = uvicorn.Config(
         create_app(factory), host=settings.http_host, port=settings.http_port,
         log_config=None, proxy_headers=True, lifespan="on",
@@ -106,8 +114,8 @@ async def _run_server(server: uvicorn.Server) -> None:
 
 
 async def _create_token(settings: Settings, role: Role, name: str) -> str:
+    from shared.domain.tokens import create_token
     from shared.runtime import build_runtime
-    from shared.services.tokens import create_token
 
     if settings.embedded_database:
         from shared.migrate import upgrade_async
@@ -123,8 +131,8 @@ async def _create_token(settings: Settings, role: Role, name: str) -> str:
 
 
 async def _rotate_keys(settings: Settings) -> str:
+    from shared.domain.keys import reseal_all
     from shared.runtime import build_runtime
-    from shared.services.keys import reseal_all
 
     runtime = build_runtime(settings)
     try:

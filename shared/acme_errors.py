@@ -37,8 +37,8 @@ class AcmeResponseInvalid(AcmeError):
     title = "The ACME server's answer could not be used"
     status = 502
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, retryable=True)
+    def __init__(self, detail: str, *, retryable: bool = True, **extensions: Any) -> None:
+        super().__init__(detail, retryable=retryable, **extensions)
 
 
 class ResponseRecorder:

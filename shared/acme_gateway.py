@@ -30,7 +30,7 @@ from requests.utils import parse_header_links
 from shared.acme_directory import fetch_directory
 from shared.acme_errors import AcmeResponseInvalid, ResponseRecorder, problem_dict, translate
 from shared.acme_http import IPNetwork, guard_session
-from shared.states import ChallengeType
+from shared.choices import ChallengeType
 
 logger = logging.getLogger(__name__)
 

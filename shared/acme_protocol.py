@@ -17,7 +17,7 @@ from shared.acme_gateway import (
     DownloadedChain,
     OrderInfo,
 )
-from shared.states import ChallengeType
+from shared.choices import ChallengeType
 
 
 class AcmeConversation(Protocol):

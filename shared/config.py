@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.dns_lookup import parse_resolver
 from shared.errors import ConfigError
 
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
@@ -51,6 +52,12 @@ class Settings(BaseSettings):
     log_sql: bool = False
     # Admit names whose labels mix scripts (Latin + Cyrillic...), which homographs use.
     allow_mixed_script_names: bool = False
+    # DNS-01 propagation: "authoritative" waits until every authoritative nameserver of the
+    # zone serves the record (asked at DNS_AUTHORITATIVE_PORT); "resolvers" asks only
+    # DNS_RESOLVERS (split-horizon networks). Past the timeout the request fails.
+    dns_propagation: Literal["authoritative", "resolvers"] = "authoritative"
+    dns_authoritative_port: int = Field(53, ge=1, le=65535)
+    dns_propagation_timeout_seconds: float = Field(600.0, gt=0)
 
     _split = field_validator(
         "dns_resolvers", "allowed_private_suffixes", "order_retry_seconds",
@@ -86,6 +93,13 @@ class Settings(BaseSettings):
     def _bundle_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("dns_resolvers")
+    @classmethod
+    def _resolver_addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_resolver(entry)  # an IP literal ([v6] when a port follows), port 1-65535
         return value
 
     @field_validator("allowed_private_suffixes")

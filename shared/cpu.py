@@ -25,8 +25,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
+from shared.choices import KeyType
 from shared.crypto import generate_private_key
-from shared.states import KeyType
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.x509.oid import NameOID
 
+from shared.choices import KeyType
 from shared.errors import ConfigError, InvalidKeySpec
-from shared.states import KeyType
 
 logger = logging.getLogger(__name__)
 

@@ -18,6 +18,9 @@ class Problem(Exception):
     slug: ClassVar[str] = "internal-error"
     title: ClassVar[str] = "Internal error"
     status: ClassVar[int] = 500
+    # True when trying again later may succeed (an outage, throttling): the issuer retries
+    # after a backoff instead of failing the request.
+    retryable: bool = False
 
     def __init__(self, detail: str, **extensions: Any) -> None:
         super().__init__(detail)

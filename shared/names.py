@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import idna
 from publicsuffixlist import PublicSuffixList
 
+from shared.choices import ChallengeType
 from shared.errors import InvalidNames
-from shared.states import ChallengeType
 from shared.unicode_scripts import is_safe_mix, scripts_of
 
 MAX_NAMES = 100

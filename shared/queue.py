@@ -24,6 +24,9 @@ JobFunction = Callable[[dict[str, Any], str], Awaitable[None]]
 QUEUE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
 RECONNECT_FIRST_SECONDS = 0.25
 RECONNECT_MAX_SECONDS = 5.0
+# A doorbell that cannot ring in this time is left to the sweeper.
+LAZY_CONNECT_TIMEOUT_SECONDS = 2.0
+LAZY_SOCKET_TIMEOUT_SECONDS = 5.0
 
 
 def reconnect_delay(failures: int) -> float:
@@ -67,6 +70,16 @@ class ArqQueue:
                 logger.warning("queue.connect_failed", extra={
                     "failures": failures, "error": _describe(exc),
                 })
+
+    @classmethod
+    def lazy(cls, url: str) -> ArqQueue:
+        """A queue whose connections are made when first used: a process that only rings
+        the doorbell (the api) starts while Redis is down and reports not ready until it
+        answers; the sweeper rings again for what could not be enqueued meanwhile."""
+        return cls(ArqRedis.from_url(
+            url, socket_connect_timeout=LAZY_CONNECT_TIMEOUT_SECONDS,
+            socket_timeout=LAZY_SOCKET_TIMEOUT_SECONDS,
+        ))
 
     async def enqueue(self, function: str, arg: str, *, job_id: str, defer_by: float = 0.0) -> bool:
         job = await self.redis.enqueue_job(

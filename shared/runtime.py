@@ -10,6 +10,7 @@ from shared.acme_gateway import AcmeClients
 from shared.config import Settings
 from shared.crypto import Keyring, load_keyring
 from shared.db import Sessions, create_engine, create_sessions
+from shared.domain.dns_tools import DnsTools, dns_tools
 
 
 @dataclass
@@ -19,6 +20,7 @@ class Runtime:
     sessions: Sessions
     keyring: Keyring
     acme: AcmeClients
+    dns: DnsTools
 
     async def aclose(self) -> None:
         await self.engine.dispose()
@@ -42,4 +44,5 @@ def build_runtime(settings: Settings) -> Runtime:
             request_timeout=settings.acme_timeout_seconds,
             allowed_networks=settings.acme_allowed_networks,
         ),
+        dns=dns_tools(settings),
     )

@@ -1,4 +1,5 @@
-"""Typed states and choices. Stored as strings (non-native enums) so SQLite and Postgres agree."""
+"""Typed states: what Certkeeper and the CA say a thing is. Stored as strings (non-native
+enums) so SQLite and Postgres agree."""
 
 from __future__ import annotations
 
@@ -40,33 +41,6 @@ class CertificateStatus(StrEnum):
 class AccountStatus(StrEnum):
     VALID = "valid"
     DEACTIVATED = "deactivated"
-
-
-class ChallengeType(StrEnum):
-    HTTP_01 = "http-01"
-    DNS_01 = "dns-01"
-
-
-class ValidationMode(StrEnum):
-    AUTOMATIC = "automatic"
-    MANUAL = "manual"
-
-
-class KeyType(StrEnum):
-    RSA = "rsa"
-    EC = "ec"
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    OPERATOR = "operator"
-    VIEWER = "viewer"
-
-    def allows(self, needed: Role) -> bool:
-        return _ROLE_RANK[self] >= _ROLE_RANK[needed]
-
-
-_ROLE_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 
 
 class AuthzStatus(StrEnum):

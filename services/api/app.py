@@ -1,4 +1,4 @@
-"""The FastAPI application. Its services (database, queue) come from a factory, so the same
+"""The FastAPI application. Its resources (database, queue) come from a factory, so the same
 app serves the ``api`` process (Redis queue) and ``all-in-one`` (in-process queue)."""
 
 from __future__ import annotations
@@ -9,12 +9,14 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from services.api import problems
-from services.api.deps import AppServices
+from services.api.deps import AppResources
 from services.api.middleware import RequestGate
 from services.api.routes import (
     acme_accounts,
     certificate_requests,
     certificates,
+    dns_providers,
+    domain_mappings,
     health,
     responder,
 )
@@ -24,21 +26,23 @@ from shared.errors import ConfigError
 from shared.queue import ArqQueue
 from shared.runtime import build_runtime
 
-ServicesFactory = Callable[[], AbstractAsyncContextManager[AppServices]]
+ResourcesFactory = Callable[[], AbstractAsyncContextManager[AppResources]]
 
 OPENAPI_TAGS = [
     {"name": "acme-accounts", "description": "Accounts registered with ACME CAs (admin)"},
     {"name": "certificate-requests", "description": "Ask for certificates and follow them"},
     {"name": "certificates", "description": "The certificate repository"},
+    {"name": "dns-providers", "description": "DNS providers for automatic dns-01 (admin)"},
+    {"name": "domain-mappings", "description": "Which DNS provider serves which domain (admin)"},
     {"name": "health", "description": "Liveness and readiness"},
 ]
 
 
-def create_app(services: ServicesFactory) -> FastAPI:
+def create_app(resources: ResourcesFactory) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with services() as opened:
-            app.state.services = opened
+        async with resources() as opened:
+            app.state.resources = opened
             yield
 
     app = FastAPI(
@@ -52,7 +56,8 @@ def create_app(services: ServicesFactory) -> FastAPI:
     problems.install(app)
     app.add_middleware(RequestGate)
     for router in (acme_accounts.router, certificate_requests.router, certificates.router,
-                   health.router, responder.router):
+                   dns_providers.router, domain_mappings.router, health.router,
+                   responder.router):
         app.include_router(router)
     _register_problem_schema(app)
     return app
@@ -73,19 +78,19 @@ def _register_problem_schema(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def api_services(settings: Settings) -> ServicesFactory:
+def api_resources(settings: Settings) -> ResourcesFactory:
     """The ``api`` process: Postgres or SQLite, and arq on Redis for the workers."""
 
     @asynccontextmanager
-    async def opened() -> AsyncIterator[AppServices]:
+    async def opened() -> AsyncIterator[AppResources]:
         if settings.redis_url is None:
             raise ConfigError(
                 "CERTKEEPER_REDIS_URL is required for `api`; `all-in-one` runs without Redis"
             )
         runtime = build_runtime(settings)
-        queue = await ArqQueue.connect(settings.redis_url)
+        queue = ArqQueue.lazy(settings.redis_url)
         try:
-            yield AppServices(runtime=runtime, queue=queue)
+            yield AppResources(runtime=runtime, queue=queue)
         finally:
             await queue.aclose()
             await runtime.aclose()

@@ -1,4 +1,4 @@
-"""Request dependencies: the session, the process's services, the caller and its role."""
+"""Request dependencies: the session, the process's resources, the caller and its role."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from shared.domain.tokens import Principal, TokenVerifier
 from shared.errors import Forbidden, Unauthenticated
 from shared.queue import JobQueue
+from shared.roles import Role
 from shared.runtime import Runtime
-from shared.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from shared.services.tokens import Principal, TokenVerifier
-from shared.states import Role
 
 # Concurrent database lookups of the unauthenticated HTTP-01 responder, per api process:
 # a flood of challenge requests waits here instead of taking the API's connections.
@@ -24,7 +24,7 @@ RESPONDER_LOOKUPS = 4
 
 
 @dataclass
-class AppServices:
+class AppResources:
     runtime: Runtime
     queue: JobQueue
     tokens: TokenVerifier = field(default_factory=TokenVerifier)
@@ -33,16 +33,16 @@ class AppServices:
     )
 
 
-def get_services(request: Request) -> AppServices:
-    services: AppServices = request.app.state.services
-    return services
+def get_resources(request: Request) -> AppResources:
+    resources: AppResources = request.app.state.resources
+    return resources
 
 
-ServicesDep = Annotated[AppServices, Depends(get_services)]
+ResourcesDep = Annotated[AppResources, Depends(get_resources)]
 
 
-async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
-    async with services.runtime.sessions() as session:
+async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
+    async with resources.runtime.sessions() as session:
         yield session
 
 

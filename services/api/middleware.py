@@ -13,11 +13,11 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.api.deps import PRINCIPAL_STATE, AppServices
+from services.api.deps import PRINCIPAL_STATE, AppResources
 from services.api.problems import render_problem
 from shared.db_errors import database_problem
+from shared.domain.tokens import Principal
 from shared.errors import Problem, Unauthenticated
-from shared.services.tokens import Principal
 
 MAX_BODY_BYTES = 256 * 1024
 GUARDED_PREFIX = "/v1/"
@@ -84,9 +84,9 @@ async def _authenticate(scope: Scope) -> Principal:
     scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send Authorization: Bearer <token>")
-    services: AppServices = scope["app"].state.services
+    resources: AppResources = scope["app"].state.resources
     try:
-        principal = await services.tokens.verify(services.runtime.sessions, token.strip())
+        principal = await resources.tokens.verify(resources.runtime.sessions, token.strip())
     except Exception as exc:
         problem = database_problem(exc)
         if problem is None:

@@ -15,6 +15,7 @@ from shared.acme_protocol import AcmeConnector, AcmeConversation
 from shared.config import Settings
 from shared.crypto import Keyring
 from shared.db import Sessions
+from shared.domain.dns_tools import DnsTools
 from shared.models import CertificateRequest
 from shared.models.base import utcnow
 from shared.queue import JobQueue
@@ -27,6 +28,7 @@ class IssuerContext:
     keyring: Keyring
     queue: JobQueue
     acme: AcmeConnector
+    dns: DnsTools
     clock: Callable[[], datetime] = field(default=utcnow)
 
 
@@ -71,6 +73,7 @@ class Step:
     keyring: Keyring
     now: datetime
     settings: Settings
+    dns: DnsTools
     clock: Callable[[], datetime] = field(default=utcnow)
 
     @property

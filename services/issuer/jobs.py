@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
 from sqlalchemy import or_, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.issuer.cleanup import needs_cleanup
 from services.issuer.context import Fence, Fenced, IssuerContext, Step, issuer_of
 from services.issuer.outcomes import fail_request, retry_later
 from services.issuer.steps import STEPS
-from shared.errors import AcmeError, Problem
+from shared.domain.requests import enqueue_advance, enqueue_cleanup
+from shared.errors import Problem
 from shared.models import AcmeAccount, CertificateRequest
-from shared.services.requests import enqueue_advance
 from shared.states import RequestStatus
 
 logger = logging.getLogger(__name__)
@@ -44,12 +45,14 @@ async def advance(ctx: IssuerContext, request_id: UUID) -> None:
     if not await _claim(ctx, request_id, uuid4().hex, now):
         return
     try:
-        version, delay = await _step(ctx, request_id, now)
+        outcome = await _step(ctx, request_id, now)
     except Fenced:
         logger.info("request.step_fenced", extra={"request_id": str(request_id)})
         return
-    if delay is not None:
-        await enqueue_advance(ctx.queue, request_id, version, delay)
+    if outcome.delay is not None:
+        await enqueue_advance(ctx.queue, request_id, outcome.version, outcome.delay)
+    if outcome.cleanup:
+        await enqueue_cleanup(ctx.queue, request_id)
 
 
 async def _claim(ctx: IssuerContext, request_id: UUID, owner: str, now: datetime) -> bool:
@@ -69,16 +72,23 @@ async def _claim(ctx: IssuerContext, request_id: UUID, owner: str, now: datetime
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-async def _step(ctx: IssuerContext, request_id: UUID, now: datetime) -> tuple[int, float | None]:
-    """Run the step and write its result: (the row's new version, the next delay)."""
+class Outcome(NamedTuple):
+    version: int  # the row's version once the step's result is written
+    delay: float | None  # before the next step; None: no next step now
+    cleanup: bool  # the request ended with DNS records to remove
+
+
+async def _step(ctx: IssuerContext, request_id: UUID, now: datetime) -> Outcome:
+    """Run the step and write its result."""
     async with ctx.sessions() as session:
         loaded = await _load(session, request_id)
         if loaded is None:
-            return 0, None
+            return Outcome(0, None, False)
         fence, account = loaded
         try:
             delay = await _run_step(ctx, fence, account, now)
-            return await _finish(fence, delay, now), delay
+            version = await _finish(fence, delay, now)
+            return Outcome(version, delay, needs_cleanup(fence.request))
         except Fenced:
             raise
         except Exception as exc:
@@ -112,19 +122,18 @@ async def _run_step(
         key_pem = ctx.keyring.open(account.key_sealed, account.seal_context)
         acme = await ctx.acme.open(account.directory_url, key_pem, account.account_url)
         try:
-            step = Step(fence, acme, ctx.keyring, now, ctx.settings, ctx.clock)
+            step = Step(fence, acme, ctx.keyring, now, ctx.settings, ctx.dns, ctx.clock)
             delay = await STEPS[req.status](step)
         finally:
             acme.close()
         req.attempts = 0
         return delay
-    except AcmeError as exc:
-        if exc.retryable:
-            # Keep what the step learned before the CA failed (answered challenges, order
-            # state): it is true at the CA, and the next try resumes from it.
-            return retry_later(req, exc, now)
-        await _fail_now(fence, exc, now)
     except Problem as exc:
+        if exc.retryable:
+            # Keep what the step learned before the CA or DNS failed (answered challenges,
+            # order state, records presented): it is true out there, and the next try
+            # resumes from it.
+            return retry_later(req, exc, now)
         await _fail_now(fence, exc, now)
     return None
 
@@ -150,7 +159,7 @@ async def _finish(fence: Fence, delay: float | None, now: datetime) -> int:
 
 async def _record_on_fresh_row(
     ctx: IssuerContext, request_id: UUID, version: int, now: datetime, problem: Problem
-) -> tuple[int, float | None]:
+) -> Outcome:
     """The step's own writes failed, so count the try in a short transaction of its own:
     the request ends failed after the limit instead of being tried (and perhaps ordered)
     forever. Fenced if the row moved on since the job last wrote it."""
@@ -160,7 +169,7 @@ async def _record_on_fresh_row(
             raise Fenced("the request changed under the job")
         fence = Fence(session, req, version)
         delay = retry_later(req, problem, now)
-        return await _finish(fence, delay, now), delay
+        return Outcome(await _finish(fence, delay, now), delay, needs_cleanup(req))
 
 
 def _log_crash(request_id: UUID, exc: Exception) -> None:

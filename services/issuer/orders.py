@@ -12,33 +12,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from typing import Any
 
 from services.issuer.context import Step
+from shared.acme_errors import AcmeResponseInvalid
 from shared.acme_gateway import AuthorizationInfo, OrderInfo, dns01_txt_value
 from shared.acme_protocol import AcmeConversation
+from shared.choices import ChallengeType
 from shared.cpu import generate_key
 from shared.crypto import make_csr
-from shared.errors import AcmeError, InvalidNames
+from shared.errors import AcmeError
 from shared.models import Challenge
 from shared.models.base import Base
-from shared.names import MAX_NAME_LENGTH
-from shared.states import AuthzStatus, ChallengeType, RequestStatus
+from shared.names import DNS01_PREFIX
+from shared.states import AuthzStatus, RequestStatus
 
 logger = logging.getLogger(__name__)
-
-DNS01_PREFIX = "_acme-challenge."
-
-
-class AcmeResponseUnusable(AcmeError):
-    """The CA sent a value Certkeeper cannot store (longer than any sane value)."""
-
-    slug = "acme-response-unusable"
-    title = "The ACME server sent a value that cannot be stored"
-    status = 502
-
-    def __init__(self, detail: str, **extensions: Any) -> None:
-        super().__init__(detail, retryable=False, **extensions)
 
 
 def check_fits(row: Base) -> None:
@@ -47,9 +35,9 @@ def check_fits(row: Base) -> None:
         limit = getattr(column.type, "length", None)
         value = getattr(row, column.key, None)
         if limit is not None and isinstance(value, str) and len(value) > limit:
-            raise AcmeResponseUnusable(
+            raise AcmeResponseInvalid(
                 f"{row.__tablename__}.{column.key} from the CA is {len(value)} characters "
-                f"long; at most {limit} can be stored", field=column.key,
+                f"long; at most {limit} can be stored", retryable=False, field=column.key,
             )
 
 
@@ -123,17 +111,8 @@ def challenge_row(
         row.token = chosen.token
         row.key_authorization = acme.key_authorization(chosen.token)
         if challenge_type is ChallengeType.DNS_01:
-            row.txt_name = _txt_name(authz.identifier)
+            row.txt_name = DNS01_PREFIX + authz.identifier
             row.txt_value = dns01_txt_value(row.key_authorization)
     check_fits(row)
     return row
 
-
-def _txt_name(identifier: str) -> str:
-    name = DNS01_PREFIX + identifier
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidNames(
-            f"{identifier} cannot be validated over dns-01: {name} is {len(name)} octets "
-            f"long, more than the {MAX_NAME_LENGTH} a DNS name may have",
-        )
-    return name

@@ -7,9 +7,10 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from shared.choices import ValidationMode
 from shared.errors import Problem
 from shared.models import CertificateRequest
-from shared.states import RequestStatus, ValidationMode
+from shared.states import RequestStatus
 
 logger = logging.getLogger(__name__)
 

@@ -1,35 +1,16 @@
-"""How challenges get answered: the seam where DNS providers and agents plug in.
+"""How challenges get answered: the seam where the HTTP-01 responder, DNS providers (and,
+later, agents) plug in.
 
-A solver makes a request's challenges answerable (publish the HTTP-01 file, write the
-DNS-01 TXT record and wait for it to propagate). It keeps nothing in memory between
-calls: everything it needs is on the challenge rows.
+Making a request's challenges answerable keeps nothing in memory between jobs: everything
+is on the challenge rows (for dns-01, the record's life: see ``services.issuer.dns01``).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
+from services.issuer.context import Step
+from services.issuer.dns01 import prepare_dns
+from shared.choices import ChallengeType, ValidationMode
 from shared.errors import InvalidChallengeChoice
-from shared.models import CertificateRequest
-from shared.states import ChallengeType, ValidationMode
-
-
-class ChallengeSolver(Protocol):
-    async def prepare(self, request: CertificateRequest) -> float | None:
-        """Make every pending challenge answerable. ``None`` when the CA may be told now;
-        otherwise the seconds to wait before asking again (e.g. DNS still propagating)."""
-        ...
-
-
-class BuiltinHttpResponder:
-    """HTTP-01 through the api process: it serves key authorizations from the database, so
-    the rows written when the order was created are all the CA needs."""
-
-    async def prepare(self, request: CertificateRequest) -> float | None:
-        return None
-
-
-_http_responder: ChallengeSolver = BuiltinHttpResponder()
 
 
 class NoAutomaticSolver(InvalidChallengeChoice):
@@ -40,9 +21,15 @@ class NoAutomaticSolver(InvalidChallengeChoice):
     title = "No automatic challenge solver exists for this request"
 
 
-def solver_for(request: CertificateRequest) -> ChallengeSolver:
-    if request.challenge_type is ChallengeType.HTTP_01:
-        return _http_responder
-    if request.validation is ValidationMode.MANUAL:
+async def make_answerable(step: Step) -> float | None:
+    """Make every pending challenge answerable. ``None`` when the CA may be told now;
+    otherwise the seconds to wait before asking again (e.g. DNS still propagating).
+
+    HTTP-01 is served by the api process from the rows written when the order was created,
+    so it is answerable at once; automatic dns-01 presents and checks its records."""
+    req = step.request
+    if req.validation is ValidationMode.MANUAL:
         raise NoAutomaticSolver("manual requests are solved by a person")
-    raise NoAutomaticSolver(f"no DNS provider solver for request {request.id}")
+    if req.challenge_type is ChallengeType.HTTP_01:
+        return None
+    return await prepare_dns(step)

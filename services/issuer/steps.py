@@ -11,14 +11,16 @@ from collections.abc import Awaitable, Callable
 from uuid import uuid4
 
 from services.issuer.context import Step
+from services.issuer.dns01 import clean_before_new_order
 from services.issuer.orders import check_fits, start_order
 from services.issuer.outcomes import order_failed
-from services.issuer.solvers import solver_for
+from services.issuer.solvers import make_answerable
 from shared.acme_gateway import OrderInfo
+from shared.choices import ValidationMode
 from shared.crypto import certificate_facts
 from shared.errors import AcmeError, ValidationFailed
 from shared.models import Certificate, CertificateName, CertificateRequest, Challenge
-from shared.states import AuthzStatus, CertificateStatus, RequestStatus, ValidationMode
+from shared.states import AuthzStatus, CertificateStatus, RequestStatus
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ async def prepare_challenges(step: Step) -> float | None:
     if req.validation is ValidationMode.MANUAL:
         req.status = RequestStatus.AWAITING_MANUAL_VALIDATION
         return None
-    wait = await solver_for(req).prepare(req)
+    wait = await make_answerable(step)
     if wait is not None:
         return wait
     req.status = RequestStatus.VALIDATING
@@ -166,6 +168,7 @@ async def _order_invalid(step: Step, order: OrderInfo) -> float | None:
         if authz.status != AuthzStatus.VALID:
             problems.append({"name": row.identifier, "problem": authz.error})
     names = ", ".join(str(p["name"]) for p in problems) or "the order"
+    await clean_before_new_order(step)
     failure = ValidationFailed(
         f"the CA could not validate {names}", order_error=order.error, authorizations=problems
     )

@@ -17,17 +17,21 @@ from typing import Any, Final
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker, func
 
+from services.issuer.cleanup import cleanup_request
 from services.issuer.context import IssuerContext
 from services.issuer.jobs import advance_request
 from services.issuer.sweeper import run_sweeper
 from shared.config import Settings
+from shared.domain.requests import ADVANCE_REQUEST, CLEANUP_REQUEST
 from shared.queue import ArqConsumer, ArqQueue, InProcessQueue, JobQueue
 from shared.runtime import Runtime
-from shared.services.requests import ADVANCE_REQUEST
 
 logger = logging.getLogger(__name__)
 
-JOBS: Final[Mapping[str, WorkerCoroutine]] = {ADVANCE_REQUEST: advance_request}
+JOBS: Final[Mapping[str, WorkerCoroutine]] = {
+    ADVANCE_REQUEST: advance_request,
+    CLEANUP_REQUEST: cleanup_request,
+}
 # How long a stopping worker lets running jobs finish (keep below the platform's grace period).
 JOB_COMPLETION_WAIT_SECONDS: Final = 20.0
 JOB_MAX_TRIES: Final = 5
@@ -74,7 +78,7 @@ async def running_issuer(
     else:
         queue = await ArqQueue.connect(settings.redis_url, wait_until=stop)
     ctx["issuer"] = issuer = IssuerContext(
-        settings, runtime.sessions, runtime.keyring, queue, runtime.acme
+        settings, runtime.sessions, runtime.keyring, queue, runtime.acme, runtime.dns
     )
     tasks = [asyncio.create_task(run_sweeper(issuer, stop), name="sweeper")]
     if isinstance(queue, ArqQueue):

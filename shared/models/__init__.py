@@ -3,6 +3,7 @@
 from shared.models.accounts import AcmeAccount
 from shared.models.base import Base
 from shared.models.certificates import Certificate, CertificateName
+from shared.models.dns import DnsProviderAccount, DomainMapping
 from shared.models.requests import CertificateRequest, Challenge
 from shared.models.tokens import ApiToken, AuditEvent
 
@@ -15,4 +16,6 @@ __all__ = [
     "CertificateName",
     "CertificateRequest",
     "Challenge",
+    "DnsProviderAccount",
+    "DomainMapping",
 ]

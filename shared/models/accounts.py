@@ -12,6 +12,7 @@ from shared.states import AccountStatus
 class AcmeAccount(SealedKeyMixin, TimestampMixin, Base):
     __tablename__ = "acme_accounts"
     seal_label = "acme_accounts.key"
+    sealed_column = "key_sealed"
 
     directory_url: Mapped[str] = mapped_column(String(2048))
     contact_email: Mapped[str | None] = mapped_column(String(320))

@@ -67,10 +67,16 @@ class IdMixin:
 
 
 class SealedKeyMixin(IdMixin):
-    """A row holding one sealed key. The context (associated data) binds the ciphertext to
-    the row: a sealed value copied to another row does not open."""
+    """A row holding one sealed value (a key, credentials, a TSIG secret) in the column named
+    by ``sealed_column``. The context (associated data) binds the ciphertext to the row: a
+    sealed value copied to another row does not open.
+
+    Declaring both class variables is how a model's secret is registered: ``certkeeper keys
+    rotate`` re-seals every column found this way (see ``shared.domain.keys``), and a test
+    refuses any ``LargeBinary`` column named ``*_sealed`` that is not registered."""
 
     seal_label: ClassVar[str]
+    sealed_column: ClassVar[str]
 
     @classmethod
     def sealing_context(cls, row_id: UUID) -> str:

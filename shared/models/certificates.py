@@ -8,13 +8,15 @@ from uuid import UUID
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.choices import KeyType
 from shared.models.base import Base, SealedKeyMixin, TimestampMixin, str_enum
-from shared.states import CertificateStatus, KeyType
+from shared.states import CertificateStatus
 
 
 class Certificate(SealedKeyMixin, TimestampMixin, Base):
     __tablename__ = "certificates"
     seal_label = "certificates.private_key"
+    sealed_column = "private_key_sealed"
 
     request_id: Mapped[UUID] = mapped_column(
         ForeignKey("certificate_requests.id"), unique=True

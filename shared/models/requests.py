@@ -9,19 +9,16 @@ from uuid import UUID
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.models.base import Base, IdMixin, SealedKeyMixin, TimestampMixin, str_enum
-from shared.states import (
-    AuthzStatus,
-    ChallengeType,
-    KeyType,
-    RequestStatus,
-    ValidationMode,
-)
+from shared.models.dns import ABSOLUTE_NAME_LENGTH
+from shared.states import AuthzStatus, RequestStatus
 
 
 class CertificateRequest(SealedKeyMixin, TimestampMixin, Base):
     __tablename__ = "certificate_requests"
     seal_label = "certificate_requests.private_key"
+    sealed_column = "private_key_sealed"
 
     common_name: Mapped[str] = mapped_column(String(253))
     names: Mapped[list[str]]
@@ -90,5 +87,18 @@ class Challenge(IdMixin, Base):
     txt_value: Mapped[str | None] = mapped_column(String(255))
     answered_at: Mapped[datetime | None]
     error: Mapped[dict[str, Any] | None]
+    # Automatic dns-01: the record's life. ``record_name`` (after CNAMEs), ``zone`` and the
+    # provider are written before the record is presented, so whatever may have been
+    # published is known to cleanup even if the worker dies mid-call.
+    dns_provider_id: Mapped[UUID | None]
+    domain_mapping_id: Mapped[UUID | None]
+    record_name: Mapped[str | None] = mapped_column(String(ABSOLUTE_NAME_LENGTH))
+    zone: Mapped[str | None] = mapped_column(String(ABSOLUTE_NAME_LENGTH))
+    presented_at: Mapped[datetime | None]
+    propagation_started_at: Mapped[datetime | None]
+    propagated_at: Mapped[datetime | None]
+    cleaned_at: Mapped[datetime | None]
+    cleanup_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    cleanup_error: Mapped[dict[str, Any] | None]
 
     request: Mapped[CertificateRequest] = relationship(back_populates="challenges")

@@ -10,13 +10,15 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, IdMixin, TimestampMixin, str_enum, utcnow
-from shared.states import Role
+from shared.roles import Role
+
+TOKEN_NAME_LENGTH = 128
 
 
 class ApiToken(IdMixin, TimestampMixin, Base):
     __tablename__ = "api_tokens"
 
-    name: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(TOKEN_NAME_LENGTH))
     role: Mapped[Role] = mapped_column(str_enum(Role))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     last_used_at: Mapped[datetime | None]

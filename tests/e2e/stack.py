@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ class Stack:
     env: dict[str, str]
     admin_token: str
     pebble: PebbleServer
-    dns: ChallTestSrv
+    dns: ChallTestSrv | None  # None: a stack whose DNS is BIND (tests/e2e/dns_stack.py)
     log_dir: Path
     postgres: PostgresServer | None = None
     redis: RedisServer | None = None
@@ -76,6 +77,21 @@ class Stack:
         client = httpx.Client(base_url=self.base_url, headers=headers, timeout=30.0)
         self._clients.append(client)
         return client
+
+    def submit(self, count: int, prefix: str) -> list[str]:
+        """Post ``count`` requests at once (``<prefix><i>.example.test``, EC keys); their ids."""
+
+        def one(i: int) -> str:
+            with self.client() as client:
+                response = client.post(
+                    "/v1/certificate-requests",
+                    json={"common_name": f"{prefix}{i}.example.test", "key_type": "ec"},
+                )
+            assert response.status_code == 202, response.text
+            return str(response.json()["id"])
+
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            return list(pool.map(one, range(count)))
 
     def create_token(self, role: str, name: str) -> str:
         return run_cli(self.env, "token", "create", "--role", role, "--name", name)
@@ -155,16 +171,23 @@ def acme_servers(
 
 
 @contextlib.contextmanager
-def production_stack(pebble_env: Mapping[str, str] | None = None) -> Iterator[Stack]:
+def production_stack(
+    pebble_env: Mapping[str, str] | None = None, *, faults: bool = False
+) -> Iterator[Stack]:
+    """Postgres + Redis + api + worker; with ``faults``, the CA is reached through a FaultProxy."""
     port = free_port()
     with (
         temp_dir("ck-prod-") as logs,
         postgres_server() as pg,
         redis_server() as rd,
         acme_servers(port, pebble_env) as (dns, peb),
+        contextlib.ExitStack() as extra,
     ):
+        proxy = extra.enter_context(fault_proxy(peb)) if faults else None
         env = base_env(
-            port, peb.directory_url, peb.ca_bundle, CERTKEEPER_DNS_RESOLVERS=dns.dns_server,
+            port, proxy.directory_url if proxy else peb.directory_url,
+            proxy.ca_bundle if proxy else peb.ca_bundle, CERTKEEPER_DNS_RESOLVERS=dns.dns_server,
+            CERTKEEPER_DNS_PROPAGATION="resolvers",  # challtestsrv answers, serves no zone
             CERTKEEPER_DATABASE_URL=pg.dsn, CERTKEEPER_REDIS_URL=rd.url,
             CERTKEEPER_ENCRYPTION_KEYS=new_key_spec(), CERTKEEPER_DATA_DIR=str(logs / "data"),
         )
@@ -175,7 +198,8 @@ def production_stack(pebble_env: Mapping[str, str] | None = None) -> Iterator[St
                          ready_url=f"{base_url}/readyz") as api:
             worker = WorkerProcess(env, logs / "worker.log")
             worker.start()
-            stack = Stack(base_url, env, token, peb, dns, logs, pg, rd, worker, api_pid=api.pid)
+            stack = Stack(base_url, env, token, peb, dns, logs, pg, rd, worker, proxy,
+                          api_pid=api.pid)
             try:
                 yield stack
             finally:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.db import row_counts
-from tests.e2e.stack import Stack
+from tests.e2e.stack import CERTKEEPER, Stack
 from tests.harness.ports import free_port
 
 P = "urn:certkeeper:problem:"
@@ -53,7 +54,8 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], str]] = [
     ("EC P-521", _req(key_type="ec", curve="p-521"), "invalid-key-spec"),
     ("RSA with a curve", _req(key_type="rsa", curve="p-256"), "invalid-key-spec"),
     ("EC with a size", _req(key_type="ec", key_size=2048), "invalid-key-spec"),
-    ("automatic dns-01 without provider", _req(challenge_type="dns-01"), "invalid-challenge"),
+    ("automatic dns-01, no provider, no mapping", _req(challenge_type="dns-01"),
+     "dns-provider-not-found"),
     ("unknown DNS provider", _req(challenge_type="dns-01",
                                   dns_provider_id="00000000-0000-4000-8000-000000000001"),
      "dns-provider-not-found"),
@@ -205,4 +207,15 @@ def test_verify_and_cancel_refuse_the_wrong_state(prod: Stack) -> None:
     before = row_counts(prod)
     assert_problem(client.post(f"/v1/certificate-requests/{request_id}/verify"), 409, "conflict")
     assert_problem(client.post(f"/v1/certificate-requests/{request_id}/cancel"), 409, "conflict")
+    assert row_counts(prod) == before
+
+
+@pytest.mark.parametrize("name", ["x" * 129, " ", "tab\there"], ids=["too long", "blank", "tab"])
+def test_token_name_that_does_not_fit_is_refused_by_the_cli(prod: Stack, name: str) -> None:
+    before = row_counts(prod)
+    done = subprocess.run([CERTKEEPER, "token", "create", "--role", "viewer", "--name", name],
+                          env=prod.env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and done.stdout == "", done
+    assert "--name: must be 1 to 128 printable characters" in done.stderr
+    assert "Traceback" not in done.stderr
     assert row_counts(prod) == before

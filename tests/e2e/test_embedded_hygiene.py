@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from shared.crypto import KEY_FILE_NAME
-from shared.services.tokens import hash_token
+from shared.domain.tokens import hash_token
 from tests.e2e.conftest import with_account
 from tests.e2e.stack import CERTKEEPER, embedded_stack
 

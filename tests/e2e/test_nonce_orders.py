@@ -6,12 +6,16 @@ succeeded because a later authorization fetch lost its nonce.
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.e2e.conftest import with_account
 from tests.e2e.stack import embedded_stack
+from tests.harness.faults import Fault
 
 REQUESTS = 8
+BAD_NONCE = json.dumps({"type": "urn:ietf:params:acme:error:badNonce",
+                        "detail": "JWS has an invalid anti-replay nonce"}).encode()
 NAMES_PER_REQUEST = 3  # three authorization fetches per order: three chances to lose a nonce
 
 
@@ -19,6 +23,9 @@ def test_nonce_rejections_place_one_order_per_request() -> None:
     with embedded_stack({"PEBBLE_WFE_NONCEREJECT": "40"}, faults=True) as stack:
         assert stack.proxy is not None
         with_account(stack)
+        # Certain, not left to chance: the first newOrder loses its nonce (twice).
+        stack.proxy.faults.append(Fault("POST", "/order-plz", 400, BAD_NONCE,
+                                        {"Content-Type": "application/problem+json"}, times=2))
         client = stack.client()
 
         def issue(index: int) -> dict[str, object]:
@@ -33,7 +40,9 @@ def test_nonce_rejections_place_one_order_per_request() -> None:
         with ThreadPoolExecutor(max_workers=REQUESTS) as pool:
             done = list(pool.map(issue, range(REQUESTS)))
         new_orders = stack.proxy.requests_to("POST", "/order-plz")
+        authz_fetches = stack.proxy.requests_to("POST", "/authZ/")
 
     assert [body["status"] for body in done] == ["issued"] * REQUESTS, done
-    assert any(seen.status == 400 for seen in new_orders), "no nonce was refused on newOrder"
+    assert [seen.status for seen in new_orders[:2]] == [400, 400]
+    assert any(seen.status == 400 for seen in authz_fetches), "no authorization lost a nonce"
     assert len([seen for seen in new_orders if seen.status == 201]) == REQUESTS

@@ -11,14 +11,16 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.checks import assert_valid_certificate
 from tests.e2e.conftest import with_account
-from tests.e2e.stack import Stack, embedded_stack, production_stack
+from tests.e2e.stack import CERTKEEPER, Stack, embedded_stack, production_stack
+from tests.harness.ports import free_port
+from tests.harness.process import run_process
 
 OUTAGE_SECONDS = 4.0
 
@@ -36,19 +38,6 @@ def worker_stack() -> Iterator[Stack]:
     with production_stack() as stack:
         yield with_account(stack)
 
-
-def _submit(stack: Stack, count: int, prefix: str) -> list[str]:
-    def one(i: int) -> str:
-        with stack.client() as client:
-            response = client.post(
-                "/v1/certificate-requests",
-                json={"common_name": f"{prefix}{i}.example.test", "key_type": "ec"},
-            )
-        assert response.status_code == 202, response.text
-        return str(response.json()["id"])
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(one, range(count)))
 
 
 def test_all_in_one_with_redis_issues_over_http01(all_in_one_redis: Stack) -> None:
@@ -68,13 +57,13 @@ def _ride_out_restart(
 ) -> None:
     assert stack.redis is not None
     _wait_for_log(log, "Starting worker")  # arq's poll loop runs: the outage will hit it
-    before = _submit(stack, 4, f"{prefix}-before")
+    before = stack.submit(4, f"{prefix}-before")
     stack.redis.stop()
-    during = _submit(stack, 4, f"{prefix}-during")
+    during = stack.submit(4, f"{prefix}-during")
     time.sleep(OUTAGE_SECONDS)  # the outage itself, not a wait for a result
     assert alive(), "the process died with Redis:\n" + stack.logs()
     stack.redis.start()
-    after = _submit(stack, 4, f"{prefix}-after")
+    after = stack.submit(4, f"{prefix}-after")
     results = {i: stack.wait_final(i, timeout=60) for i in before + during + after}
     assert {i: r["status"] for i, r in results.items()} == dict.fromkeys(results, "issued")
     assert alive(), "the process died after Redis came back:\n" + stack.logs()
@@ -115,7 +104,7 @@ def test_sigterm_stops_the_worker_cleanly_and_loses_nothing(worker_stack: Stack)
     worker = worker_stack.worker
     assert worker is not None and worker.proc is not None
     seen = worker.log_path.read_text().count("request.order_created")
-    ids = _submit(worker_stack, 6, "term")
+    ids = worker_stack.submit(6, "term")
     deadline = time.monotonic() + 30
     while worker.log_path.read_text().count("request.order_created") <= seen:
         assert time.monotonic() < deadline, "the worker never started the work"
@@ -126,3 +115,35 @@ def test_sigterm_stops_the_worker_cleanly_and_loses_nothing(worker_stack: Stack)
     worker.start()
     results = [worker_stack.wait_final(i, timeout=60) for i in ids]
     assert [r["status"] for r in results] == ["issued"] * len(ids)
+
+
+def test_api_starts_while_redis_is_down(worker_stack: Stack) -> None:
+    """The api needs Redis only to ring the doorbell: it starts without it, says it is not
+    ready, still takes requests, and the work is done once Redis is back (the sweeper rings
+    for what could not be enqueued)."""
+    assert worker_stack.redis is not None
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**worker_stack.env, "CERTKEEPER_HTTP_PORT": str(port)}
+    auth = {"Authorization": f"Bearer {worker_stack.admin_token}"}
+    worker_stack.redis.stop()
+    try:
+        with (
+            run_process([CERTKEEPER, "api"], env=env, ready_url=f"{base}/healthz",
+                        log_path=worker_stack.log_dir / "api-started-without-redis.log"),
+            httpx.Client(base_url=base, headers=auth, timeout=30) as client,
+        ):
+            assert client.get("/readyz").status_code == 503
+            created = client.post("/v1/certificate-requests",
+                                  json={"common_name": "no-redis.example.test", "key_type": "ec"})
+            assert created.status_code == 202, created.text
+            worker_stack.redis.start()
+            deadline = time.monotonic() + 30
+            while client.get("/readyz").status_code != 200:
+                assert time.monotonic() < deadline, "the api never saw Redis come back"
+                time.sleep(0.05)
+    finally:
+        if not worker_stack.redis.running:
+            worker_stack.redis.start()
+    done = worker_stack.wait_final(created.json()["id"], timeout=60)
+    assert done["status"] == "issued", done

@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from tests.e2e.db import query
 from tests.e2e.stack import Stack
-
-
-def _submit(stack: Stack, count: int, prefix: str) -> list[str]:
-    def one(i: int) -> str:
-        with stack.client() as client:
-            response = client.post(
-                "/v1/certificate-requests",
-                json={"common_name": f"{prefix}{i}.example.test", "key_type": "ec"},
-            )
-        assert response.status_code == 202, response.text
-        return str(response.json()["id"])
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(one, range(count)))
 
 
 def _certificates_per_request(stack: Stack, ids: list[str]) -> dict[str, int]:
@@ -34,7 +19,7 @@ def _certificates_per_request(stack: Stack, ids: list[str]) -> dict[str, int]:
 
 
 def test_twenty_requests_at_once_all_issue(prod: Stack) -> None:
-    ids = _submit(prod, 20, "burst")
+    ids = prod.submit(20, "burst")
     results = [prod.wait_final(i, timeout=90) for i in ids]
     assert [r["status"] for r in results] == ["issued"] * 20, [r["error"] for r in results]
     assert len({r["certificate_id"] for r in results}) == 20
@@ -45,7 +30,7 @@ def test_worker_killed_mid_flight_loses_nothing(prod: Stack) -> None:
     assert prod.worker is not None
     log = prod.worker.log_path
     seen = log.read_text().count("request.order_created")
-    ids = _submit(prod, 12, "crash")
+    ids = prod.submit(12, "crash")
     _wait_for_log(log, "request.order_created", more_than=seen)
     prod.worker.kill()
     in_flight = [_status(prod, i) for i in ids]
@@ -61,7 +46,7 @@ def test_jobs_lost_with_redis_are_rung_again_by_the_sweeper(prod: Stack) -> None
     them, and the sweeper of the next worker enqueues them again."""
     assert prod.worker is not None and prod.redis is not None
     prod.worker.stop()
-    ids = _submit(prod, 5, "flushed")
+    ids = prod.submit(5, "flushed")
     assert prod.redis.client().keys("arq:job:*"), "the api enqueued nothing"
     prod.redis.flushall()
     prod.worker.start()

@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from shared.acme_gateway import AuthorizationInfo, ChallengeInfo, DownloadedChain, OrderInfo
 from shared.acme_protocol import AcmeConnector, AcmeConversation
-from shared.states import ChallengeType
+from shared.choices import ChallengeType
 
 CA = "https://ca.test"
 THUMBPRINT = "fake-account-thumbprint"

@@ -43,6 +43,19 @@ class Fault:
 
 
 @dataclass
+class Hold:
+    """Keep the next request whose path contains ``path_part`` until ``release`` is set
+    (``held`` is set once it arrives), then pass it on: lets a test act at the moment the
+    client has spoken but the CA has not yet heard."""
+
+    method: str
+    path_part: str
+    held: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    timeout: float = 60.0
+
+
+@dataclass
 class Seen:
     at: float
     method: str
@@ -57,6 +70,7 @@ class FaultProxy:
     ca_bundle: str  # Pebble's: the proxy serves Pebble's certificate
     upstream: str
     faults: list[Fault] = field(default_factory=list)
+    holds: list[Hold] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -67,6 +81,16 @@ class FaultProxy:
                     fault.times -= 1
                     return fault
         return None
+
+    def wait_if_held(self, method: str, path: str) -> None:
+        with self.lock:
+            hold = next((h for h in self.holds
+                         if h.method == method and h.path_part in path), None)
+            if hold is not None:
+                self.holds.remove(hold)
+        if hold is not None:
+            hold.held.set()
+            hold.release.wait(hold.timeout)
 
     def record(self, method: str, path: str, status: int) -> None:
         with self.lock:
@@ -99,6 +123,7 @@ def _handler(proxy: FaultProxy, upstream: httpx.Client) -> type[BaseHTTPRequestH
                 proxy.record(self.command, self.path, fault.status)
                 self._reply(fault.status, fault.headers, fault.body, fault.repeat)
                 return
+            proxy.wait_if_held(self.command, self.path)
             # Host is kept: Pebble builds its URLs, and checks the JWS "url", from it.
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
             answer = upstream.request(self.command, proxy.upstream + self.path,

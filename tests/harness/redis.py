@@ -45,6 +45,10 @@ class RedisServer:
         """SIGTERM the server and wait for it to exit (an outage; nothing is kept)."""
         stop(self._proc)
 
+    @property
+    def running(self) -> bool:
+        return self._proc.poll() is None
+
     def start(self) -> None:
         """Start a fresh, empty server on the same port (its log starts over); return once
         PING answers."""

@@ -1,5 +1,6 @@
 """The issuer without a server: ``advance()`` on a real SQLite database migrated with
-alembic, a scripted ACME fake, a clock the test moves, and a queue that only records."""
+alembic, a scripted ACME fake, an in-memory DNS, a clock the test moves, and a queue that
+only records."""
 
 from __future__ import annotations
 
@@ -13,17 +14,27 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import func, select
 
+from services.issuer.cleanup import clean_up
 from services.issuer.context import IssuerContext
 from services.issuer.jobs import advance
+from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.config import Settings
 from shared.crypto import generate_private_key, new_key_spec
 from shared.db import create_engine, create_sessions
+from shared.domain.dns_routes import seal_credentials
+from shared.domain.requests import RequestSpec, cancel_request, create_request
 from shared.migrate import upgrade_async
-from shared.models import AcmeAccount, Certificate, CertificateRequest
+from shared.models import (
+    AcmeAccount,
+    Certificate,
+    CertificateRequest,
+    DnsProviderAccount,
+    DomainMapping,
+)
 from shared.runtime import Runtime, build_runtime
-from shared.services.requests import RequestSpec, cancel_request, create_request
-from shared.states import AccountStatus, ChallengeType, KeyType, RequestStatus, ValidationMode
+from shared.states import AccountStatus, RequestStatus
 from tests.fakes.acme import ScriptedAcme
+from tests.fakes.dns import FakeDns
 
 
 @dataclass
@@ -59,6 +70,7 @@ class Issuer:
     clock: Clock
     url: str
     account_id: UUID
+    dns: FakeDns
 
     @property
     def settings(self) -> Settings:
@@ -97,6 +109,43 @@ class Issuer:
             self.clock.now = wake + timedelta(milliseconds=1)
         raise AssertionError(f"request still {row.status} after {max_jobs} jobs")
 
+    async def clean(self, request_id: UUID) -> None:
+        """One cleanup job."""
+        await clean_up(self.ctx, request_id)
+
+    def jobs(self, function_prefix: str) -> list[tuple[str, str, float]]:
+        queue = self.ctx.queue
+        assert isinstance(queue, RecordingQueue)
+        return [job for job in queue.jobs if job[0].startswith(function_prefix)]
+
+    async def add_provider(self, name: str = "dns", *, enabled: bool = True,
+                           config: dict[str, Any] | None = None) -> UUID:
+        """A provider row as the API stores it (the fake DNS builds whatever kind it names)."""
+        async with self.ctx.sessions.begin() as session:
+            row = DnsProviderAccount(id=uuid4(), name=name, kind="fake", enabled=enabled,
+                                     config=config or {}, credentials_sealed=b"",
+                                     credentials_set=[])
+            seal_credentials(self.ctx.keyring, row, {"token": f"secret-of-{name}"})
+            session.add(row)
+        return row.id
+
+    async def add_mapping(self, domain: str, provider_id: UUID, *, zone: str | None = None,
+                          tsig_secret: str | None = None) -> UUID:
+        async with self.ctx.sessions.begin() as session:
+            row = DomainMapping(id=uuid4(), domain=domain, dns_provider_id=provider_id,
+                                zone=zone)
+            if tsig_secret is not None:
+                row.tsig_secret_sealed = self.ctx.keyring.seal(tsig_secret.encode(),
+                                                               row.seal_context)
+            session.add(row)
+        return row.id
+
+    async def set_enabled(self, provider_id: UUID, enabled: bool) -> None:
+        async with self.ctx.sessions.begin() as session:
+            row = await session.get(DnsProviderAccount, provider_id)
+            assert row is not None
+            row.enabled = enabled
+
     async def certificates(self) -> int:
         async with self.ctx.sessions() as session:
             return int(await session.scalar(select(func.count()).select_from(Certificate)) or 0)
@@ -116,7 +165,7 @@ async def _cancel(settings: Settings, request_id: UUID) -> None:
     engine = create_engine(settings)
     try:
         async with create_sessions(engine)() as session:
-            await cancel_request(session, request_id)
+            await cancel_request(session, RecordingQueue(), request_id)
     finally:
         await engine.dispose()
 
@@ -128,11 +177,11 @@ async def start_issuer(tmp_path: Path, **settings: Any) -> Issuer:
         database_url=url, data_dir=tmp_path, encryption_keys=new_key_spec(),
         allowed_private_suffixes=["test"], **settings,
     ))
-    fake, clock = ScriptedAcme(), Clock()
+    fake, clock, dns = ScriptedAcme(), Clock(), FakeDns()
     ctx = IssuerContext(runtime.settings, runtime.sessions, runtime.keyring, RecordingQueue(),
-                        fake, clock=clock)
+                        fake, dns.tools(), clock=clock)
     account_id = await _add_account(ctx)
-    return Issuer(runtime, ctx, fake, clock, url, account_id)
+    return Issuer(runtime, ctx, fake, clock, url, account_id, dns)
 
 
 async def _add_account(ctx: IssuerContext) -> UUID:

@@ -13,8 +13,8 @@ import pytest
 
 from shared.acme_gateway import AcmeClients
 from shared.acme_http import AcmeAddressRefused
+from shared.choices import KeyType
 from shared.crypto import generate_private_key
-from shared.states import KeyType
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.api.app import create_app
-from services.api.deps import AppServices
+from services.api.deps import AppResources
 
 EXPECTED_OPERATIONS = {
     ("post", "/v1/acme-accounts"): ("createAcmeAccount", "acme-accounts"),
@@ -29,13 +29,24 @@ EXPECTED_OPERATIONS = {
     ("get", "/v1/certificates/{certificate_id}/pem"): ("getCertificatePem", "certificates"),
     ("get", "/v1/certificates/{certificate_id}/private-key"):
         ("getCertificatePrivateKey", "certificates"),
+    ("post", "/v1/dns-providers"): ("createDnsProvider", "dns-providers"),
+    ("get", "/v1/dns-providers"): ("listDnsProviders", "dns-providers"),
+    ("get", "/v1/dns-providers/{provider_id}"): ("getDnsProvider", "dns-providers"),
+    ("patch", "/v1/dns-providers/{provider_id}"): ("updateDnsProvider", "dns-providers"),
+    ("delete", "/v1/dns-providers/{provider_id}"): ("deleteDnsProvider", "dns-providers"),
+    ("post", "/v1/dns-providers/{provider_id}/test"): ("testDnsProvider", "dns-providers"),
+    ("post", "/v1/domain-mappings"): ("createDomainMapping", "domain-mappings"),
+    ("get", "/v1/domain-mappings"): ("listDomainMappings", "domain-mappings"),
+    ("get", "/v1/domain-mappings/{mapping_id}"): ("getDomainMapping", "domain-mappings"),
+    ("patch", "/v1/domain-mappings/{mapping_id}"): ("updateDomainMapping", "domain-mappings"),
+    ("delete", "/v1/domain-mappings/{mapping_id}"): ("deleteDomainMapping", "domain-mappings"),
     ("get", "/healthz"): ("getHealth", "health"),
     ("get", "/readyz"): ("getReadiness", "health"),
 }
 
 
 @asynccontextmanager
-async def _never_opened() -> AsyncIterator[AppServices]:
+async def _never_opened() -> AsyncIterator[AppResources]:
     raise AssertionError("the schema needs no services")
     yield  # pragma: no cover
 

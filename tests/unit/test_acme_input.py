@@ -11,8 +11,8 @@ import pytest
 from shared.acme_directory import AcmeDirectoryInvalid, parse_directory
 from shared.acme_http import refusal
 from shared.config import load_settings
+from shared.domain.accounts import is_base64url
 from shared.errors import ConfigError
-from shared.services.accounts import is_base64url
 
 ip = ipaddress.ip_address
 net = ipaddress.ip_network

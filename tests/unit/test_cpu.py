@@ -8,9 +8,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from shared.choices import KeyType
 from shared.cpu import cpu_pool, default_workers, generate_key, run_cpu
 from shared.errors import InvalidKeySpec
-from shared.states import KeyType
 
 
 async def test_keys_come_from_the_pool_processes() -> None:

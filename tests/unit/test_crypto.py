@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from shared.choices import KeyType
 from shared.crypto import (
     KEY_FILE_NAME,
     Keyring,
@@ -26,7 +27,6 @@ from shared.crypto import (
     public_key_matches,
 )
 from shared.errors import ConfigError, InvalidKeySpec
-from shared.states import KeyType
 
 KEY_A = bytes(range(32))
 KEY_B = bytes(range(32, 64))

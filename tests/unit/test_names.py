@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from shared.choices import ChallengeType
 from shared.errors import InvalidNames
 from shared.names import MAX_NAMES, normalize_names
-from shared.states import ChallengeType
 
 DNS = ChallengeType.DNS_01
 HTTP = ChallengeType.HTTP_01

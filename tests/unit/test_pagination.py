@@ -1,4 +1,4 @@
-"""Opaque keyset cursors (shared.services.pagination)."""
+"""Opaque keyset cursors (shared.domain.pagination)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from shared.domain.pagination import InvalidCursor, decode_cursor, encode_cursor
 from shared.errors import ValidationProblem
-from shared.services.pagination import InvalidCursor, decode_cursor, encode_cursor
 
 CREATED = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 ROW_ID = UUID("12345678-1234-5678-1234-567812345678")

@@ -7,7 +7,7 @@ import pkgutil
 
 import pytest
 
-import shared.services
+import shared.domain
 from shared.errors import (
     PROBLEM_BASE,
     AcmeError,
@@ -30,7 +30,7 @@ def all_subclasses(cls: type[Problem]) -> list[type[Problem]]:
 
 def import_everything() -> None:
     """Besides shared.errors, domain services define problems beside the code raising them."""
-    package = shared.services
+    package = shared.domain
     for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
         importlib.import_module(module.name)
 

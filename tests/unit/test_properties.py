@@ -10,10 +10,10 @@ from uuid import UUID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.choices import ChallengeType
+from shared.domain.pagination import InvalidCursor, decode_cursor, encode_cursor
 from shared.errors import InvalidNames
 from shared.names import normalize_names
-from shared.services.pagination import InvalidCursor, decode_cursor, encode_cursor
-from shared.states import ChallengeType
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.states import RequestStatus, Role
+from shared.roles import Role
+from shared.states import RequestStatus
 
 S = RequestStatus
 

@@ -4,11 +4,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response, status
 
-from services.api.deps import DEFAULT_PAGE, Admin, Cursor, Limit, ServicesDep, SessionDep, Viewer
+from services.api.deps import DEFAULT_PAGE, Admin, Cursor, Limit, ResourcesDep, SessionDep, Viewer
 from services.api.schemas.accounts import AcmeAccountCreate, AcmeAccountPublic
 from services.api.schemas.common import PageOf, page_of, problems
-from shared.services import accounts
-from shared.services.accounts import AccountSpec
+from shared.domain import accounts
+from shared.domain.accounts import AccountSpec
 
 router = APIRouter(prefix="/v1/acme-accounts", tags=["acme-accounts"])
 
@@ -18,18 +18,18 @@ router = APIRouter(prefix="/v1/acme-accounts", tags=["acme-accounts"])
     responses=problems(400, 429, 502),
 )
 async def create_acme_account(
-    body: AcmeAccountCreate, session: SessionDep, services: ServicesDep, actor: Admin
+    body: AcmeAccountCreate, session: SessionDep, resources: ResourcesDep, actor: Admin
 ) -> AcmeAccountPublic:
     """Register a new account with an ACME CA (admin only). The CA is called at once;
     nothing is stored when it refuses."""
     spec = AccountSpec(
-        directory_url=str(body.directory_url or services.runtime.settings.acme_directory_url),
+        directory_url=str(body.directory_url or resources.runtime.settings.acme_directory_url),
         contact_email=body.contact_email,
         terms_of_service_agreed=body.terms_of_service_agreed,
         eab_kid=body.eab_kid,
         eab_hmac_key=body.eab_hmac_key.get_secret_value() if body.eab_hmac_key else None,
     )
-    account = await accounts.register_account(session, services.runtime, spec, actor)
+    account = await accounts.register_account(session, resources.runtime, spec, actor)
     return AcmeAccountPublic.model_validate(account)
 
 
@@ -53,8 +53,8 @@ async def get_acme_account(
     status_code=status.HTTP_204_NO_CONTENT, responses=problems(404, 409, 429, 502),
 )
 async def deactivate_acme_account(
-    account_id: UUID, session: SessionDep, services: ServicesDep, actor: Admin
+    account_id: UUID, session: SessionDep, resources: ResourcesDep, actor: Admin
 ) -> Response:
     """Deactivate the account at the CA. Its certificates stay in the repository."""
-    await accounts.deactivate_account(session, services.runtime, account_id, actor)
+    await accounts.deactivate_account(session, resources.runtime, account_id, actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -9,14 +9,15 @@ from services.api.deps import (
     Cursor,
     Limit,
     Operator,
-    ServicesDep,
+    ResourcesDep,
     SessionDep,
     Viewer,
 )
 from services.api.schemas.common import PageOf, page_of, problems
 from services.api.schemas.requests import CertificateRequestCreate, CertificateRequestPublic
-from shared.services import requests
-from shared.services.requests import RequestSpec
+from shared.dns.propagation import Propagation
+from shared.domain import requests
+from shared.domain.requests import RequestSpec
 from shared.states import RequestStatus
 
 router = APIRouter(prefix="/v1/certificate-requests", tags=["certificate-requests"])
@@ -27,14 +28,14 @@ router = APIRouter(prefix="/v1/certificate-requests", tags=["certificate-request
     responses=problems(400),
 )
 async def create_certificate_request(
-    body: CertificateRequestCreate, session: SessionDep, services: ServicesDep, _op: Operator
+    body: CertificateRequestCreate, session: SessionDep, resources: ResourcesDep, _op: Operator
 ) -> CertificateRequestPublic:
     """Ask for a certificate. Everything is validated before anything is stored; the issuer
     then works the request: poll it until ``issued``, ``failed`` or
     ``awaiting_manual_validation``."""
     spec = RequestSpec(**body.model_dump())
     created = await requests.create_request(
-        session, services.queue, services.runtime.settings, spec
+        session, resources.queue, resources.runtime.settings, spec
     )
     return CertificateRequestPublic.model_validate(created)
 
@@ -65,7 +66,7 @@ async def get_certificate_request(
 async def verify_certificate_request(
     request_id: UUID,
     session: SessionDep,
-    services: ServicesDep,
+    resources: ResourcesDep,
     _op: Operator,
     skip_dns_check: bool = Query(
         False, description="Ask the CA without first looking the TXT records up, e.g. when "
@@ -75,8 +76,8 @@ async def verify_certificate_request(
     """Manual validation: the records are in place; ask the CA to check them now. DNS-01
     records are looked up first (409 `dns-records-missing` if one is not visible yet)."""
     verified = await requests.verify_request(
-        session, services.queue, request_id,
-        resolvers=services.runtime.settings.dns_resolvers, check_dns=not skip_dns_check,
+        session, resources.queue, request_id,
+        dns=Propagation.from_settings(resources.runtime.settings), check_dns=not skip_dns_check,
     )
     return CertificateRequestPublic.model_validate(verified)
 
@@ -85,8 +86,9 @@ async def verify_certificate_request(
     "/{request_id}/cancel", operation_id="cancelCertificateRequest", responses=problems(404, 409)
 )
 async def cancel_certificate_request(
-    request_id: UUID, session: SessionDep, _op: Operator
+    request_id: UUID, session: SessionDep, resources: ResourcesDep, _op: Operator
 ) -> CertificateRequestPublic:
+    """Stop the request; TXT records written for it are removed by a queued job."""
     return CertificateRequestPublic.model_validate(
-        await requests.cancel_request(session, request_id)
+        await requests.cancel_request(session, resources.queue, request_id)
     )

@@ -4,10 +4,18 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from services.api.deps import DEFAULT_PAGE, Cursor, Limit, Operator, ServicesDep, SessionDep, Viewer
+from services.api.deps import (
+    DEFAULT_PAGE,
+    Cursor,
+    Limit,
+    Operator,
+    ResourcesDep,
+    SessionDep,
+    Viewer,
+)
 from services.api.schemas.certificates import CertificatePublic
 from services.api.schemas.common import PageOf, UtcDatetime, page_of, problems
-from shared.services import certificates
+from shared.domain import certificates
 from shared.states import CertificateStatus
 
 router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
@@ -66,10 +74,10 @@ async def get_certificate_pem(
     response_class=Response, responses={200: {"content": {PEM_KEY: {}}}, **problems(404)},
 )
 async def get_certificate_private_key(
-    certificate_id: UUID, session: SessionDep, services: ServicesDep, actor: Operator
+    certificate_id: UUID, session: SessionDep, resources: ResourcesDep, actor: Operator
 ) -> Response:
     """The private key (operator or admin). Every export is written to the audit trail."""
     key_pem = await certificates.export_private_key(
-        session, services.runtime.keyring, certificate_id, actor
+        session, resources.runtime.keyring, certificate_id, actor
     )
     return Response(key_pem, media_type=PEM_KEY, headers={"Cache-Control": "no-store"})

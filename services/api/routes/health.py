@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from services.api.deps import ServicesDep
+from services.api.deps import ResourcesDep
 from services.api.problems import problem_response
 from services.api.schemas.common import problems
 from shared.db_errors import RETRY_AFTER_SECONDS
@@ -29,18 +29,18 @@ async def healthz() -> dict[str, str]:
     "/readyz", operation_id="getReadiness", response_model=None,
     responses=problems(503, gated=False),
 )
-async def readyz(services: ServicesDep) -> dict[str, str] | JSONResponse:
+async def readyz(resources: ResourcesDep) -> dict[str, str] | JSONResponse:
     """The database and the queue answer."""
     checks: dict[str, str] = {}
     try:
-        async with asyncio.timeout(READY_TIMEOUT_SECONDS), services.runtime.sessions() as s:
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS), resources.runtime.sessions() as s:
             await s.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = type(exc).__name__
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECONDS):
-            await services.queue.ping()
+            await resources.queue.ping()
         checks["queue"] = "ok"
     except Exception as exc:
         checks["queue"] = type(exc).__name__

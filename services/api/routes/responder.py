@@ -14,10 +14,11 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
-from services.api.deps import ServicesDep
+from services.api.deps import ResourcesDep
+from shared.choices import ChallengeType
 from shared.errors import NotFound
 from shared.models import CertificateRequest, Challenge
-from shared.states import ChallengeType, RequestStatus
+from shared.states import RequestStatus
 
 router = APIRouter(tags=["acme-challenge"])
 
@@ -30,10 +31,10 @@ _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,255}")
     "/.well-known/acme-challenge/{token}", operation_id="getAcmeChallengeResponse",
     response_class=PlainTextResponse, include_in_schema=False,
 )
-async def acme_challenge(token: str, services: ServicesDep) -> PlainTextResponse:
+async def acme_challenge(token: str, resources: ResourcesDep) -> PlainTextResponse:
     if _TOKEN_SHAPE.fullmatch(token) is None:
         raise NotFound("no such challenge token")
-    async with services.responder_slots, services.runtime.sessions() as session:
+    async with resources.responder_slots, resources.runtime.sessions() as session:
         key_authorization = await session.scalar(
             select(Challenge.key_authorization)
             .join(CertificateRequest, Challenge.request_id == CertificateRequest.id)

@@ -6,7 +6,8 @@ from uuid import UUID
 from pydantic import Field
 
 from services.api.schemas.common import ApiModel
-from shared.states import CertificateStatus, KeyType
+from shared.choices import KeyType
+from shared.states import CertificateStatus
 
 
 class CertificatePublic(ApiModel):

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-from shared.services.pagination import Page
+from shared.domain.pagination import Page
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)

@@ -7,8 +7,9 @@ from uuid import UUID
 from pydantic import Field
 
 from services.api.schemas.common import ApiModel
+from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.names import MAX_NAMES
-from shared.states import AuthzStatus, ChallengeType, KeyType, RequestStatus, ValidationMode
+from shared.states import AuthzStatus, RequestStatus
 
 
 class CertificateRequestCreate(ApiModel):
@@ -41,6 +42,19 @@ class ChallengePublic(ApiModel):
     )
     txt_name: str | None = Field(None, description="dns-01: the TXT record name")
     txt_value: str | None = Field(None, description="dns-01: the TXT record value")
+    answered_at: datetime | None = Field(None, description="When the CA was told to validate")
+    record_name: str | None = Field(
+        None, description="automatic dns-01: where the record is written (after CNAMEs)"
+    )
+    zone: str | None = Field(None, description="automatic dns-01: the zone written to")
+    presented_at: datetime | None = None
+    propagated_at: datetime | None = Field(
+        None, description="automatic dns-01: when every server served the record"
+    )
+    cleaned_at: datetime | None = None
+    cleanup_error: dict[str, Any] | None = Field(
+        None, description="automatic dns-01: the last problem removing the record (retried)"
+    )
     error: dict[str, Any] | None
 
 

@@ -7,8 +7,8 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.domain.tokens import Principal
 from shared.models import AuditEvent
-from shared.services.tokens import Principal
 
 
 def record(

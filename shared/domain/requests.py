@@ -9,9 +9,12 @@ from uuid import UUID
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.config import Settings
 from shared.crypto import EC_CURVES, RSA_SIZES
-from shared.dns_lookup import make_resolver, txt_values
+from shared.dns.propagation import Propagation
+from shared.domain.dns_routes import route_names
+from shared.domain.pagination import Page, paginate
 from shared.errors import (
     AccountAmbiguous,
     Conflict,
@@ -25,12 +28,12 @@ from shared.models import AcmeAccount, CertificateRequest
 from shared.models.base import utcnow
 from shared.names import normalize_names
 from shared.queue import JobQueue
-from shared.services.pagination import Page, paginate
-from shared.states import AccountStatus, ChallengeType, KeyType, RequestStatus, ValidationMode
+from shared.states import AccountStatus, RequestStatus
 
 logger = logging.getLogger(__name__)
 
 ADVANCE_REQUEST = "advance_request"
+CLEANUP_REQUEST = "cleanup_request"
 DEFAULT_RSA_SIZE = 2048
 DEFAULT_CURVE = "p-256"
 
@@ -39,11 +42,6 @@ class DnsRecordsMissing(Problem):
     slug = "dns-records-missing"
     title = "The TXT records are not visible in DNS yet"
     status = 409
-
-
-class DnsProviderNotFound(ValidationProblem):
-    slug = "dns-provider-not-found"
-    title = "The DNS provider does not exist"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +74,30 @@ async def enqueue_advance(
     )
 
 
-async def ring(queue: JobQueue, request: CertificateRequest) -> None:
-    """Enqueue from the API. A lost doorbell is fine: the sweeper rings again."""
+def cleanup_job_id(request_id: UUID, attempt: int, origin: str = "cleanup") -> str:
+    """One cleanup job per request and attempt; the sweeper rings under its own origin."""
+    return f"{origin}:{request_id}:{attempt}"
+
+
+async def enqueue_cleanup(
+    queue: JobQueue, request_id: UUID, attempt: int = 0, delay: float = 0.0,
+    origin: str = "cleanup",
+) -> bool:
+    """Ask for the request's DNS records to be removed (a no-op when it has none)."""
+    return await queue.enqueue(
+        CLEANUP_REQUEST, str(request_id), job_id=cleanup_job_id(request_id, attempt, origin),
+        defer_by=delay,
+    )
+
+
+async def ring(queue: JobQueue, request: CertificateRequest, *, cleanup: bool = False) -> None:
+    """Enqueue from the API the request's next step (or, with ``cleanup``, the removal of
+    its DNS records). A lost doorbell is fine: the sweeper rings again."""
     try:
-        await enqueue_advance(queue, request.id, request.version)
+        if cleanup:
+            await enqueue_cleanup(queue, request.id)
+        else:
+            await enqueue_advance(queue, request.id, request.version)
     except Exception:
         logger.warning("request.enqueue_failed", extra={"request_id": str(request.id)})
 
@@ -101,19 +119,17 @@ def key_spec(spec: RequestSpec) -> tuple[int | None, str | None]:
     return None, curve
 
 
-def check_challenge(spec: RequestSpec) -> None:
+def is_automatic_dns(challenge_type: ChallengeType, validation: ValidationMode) -> bool:
+    return challenge_type is ChallengeType.DNS_01 and validation is ValidationMode.AUTOMATIC
+
+
+async def check_challenge(session: AsyncSession, spec: RequestSpec, names: list[str]) -> None:
+    """http-01 takes no DNS provider; automatic dns-01 needs a usable provider for every
+    name (the one given, or each name's from the domain mappings)."""
     if spec.challenge_type is ChallengeType.HTTP_01 and spec.dns_provider_id is not None:
         raise InvalidChallengeChoice("dns_provider_id applies to dns-01 only")
-    automatic_dns = spec.challenge_type is ChallengeType.DNS_01 and (
-        spec.validation is ValidationMode.AUTOMATIC
-    )
-    if automatic_dns and spec.dns_provider_id is None:
-        raise InvalidChallengeChoice(
-            "automatic dns-01 needs a dns_provider_id; use validation 'manual' to place the "
-            "TXT records yourself"
-        )
-    if automatic_dns:
-        raise DnsProviderNotFound(f"no DNS provider {spec.dns_provider_id}")
+    if is_automatic_dns(spec.challenge_type, spec.validation):
+        await route_names(session, names, spec.dns_provider_id)
 
 
 async def resolve_account(session: AsyncSession, account_id: UUID | None) -> AcmeAccount:
@@ -144,7 +160,7 @@ async def create_request(
         allow_mixed_scripts=settings.allow_mixed_script_names,
     )
     key_size, curve = key_spec(spec)
-    check_challenge(spec)
+    await check_challenge(session, spec, names)
     account = await resolve_account(session, spec.acme_account_id)
     request = CertificateRequest(
         common_name=names[0], names=names, key_type=spec.key_type, key_size=key_size,
@@ -183,17 +199,18 @@ async def verify_request(
     queue: JobQueue,
     request_id: UUID,
     *,
-    resolvers: list[str],
+    dns: Propagation,
     check_dns: bool = True,
 ) -> CertificateRequest:
     """Manual mode: the person placed the values; tell the CA to validate now. DNS-01
-    records are looked up first (outside any transaction): a CA that finds no record fails
-    the order for good. Of two racing calls exactly one wins; the other gets a 409."""
+    records are looked up first (outside any transaction) with the same propagation check
+    the automatic mode uses: a CA that finds no record fails the order for good. Of two
+    racing calls exactly one wins; the other gets a 409."""
     request = await get_request(session, request_id)
     await session.commit()  # no transaction across the DNS lookups
     _require_status(request, RequestStatus.AWAITING_MANUAL_VALIDATION)
     if check_dns and request.challenge_type is ChallengeType.DNS_01:
-        await _check_txt_records(request, resolvers)
+        await _check_txt_records(request, dns)
     await _move(
         session, request_id, [RequestStatus.AWAITING_MANUAL_VALIDATION],
         status=RequestStatus.VALIDATING, polls=0, next_run_at=utcnow(),
@@ -203,31 +220,42 @@ async def verify_request(
     return request
 
 
-async def _check_txt_records(request: CertificateRequest, resolvers: list[str]) -> None:
-    resolver = make_resolver(resolvers)
-    missing = []
+async def _check_txt_records(request: CertificateRequest, dns: Propagation) -> None:
+    """Each unanswered record must be served where the CA will look: after the CNAMEs on
+    its name, by every authoritative server (or every resolver, as configured)."""
+    missing: list[dict[str, str]] = []
+    lacking: set[str] = set()
     for row in request.challenges:
         if row.txt_name is None or row.txt_value is None or row.answered_at is not None:
             continue
-        if row.txt_value not in await txt_values(resolver, row.txt_name):
+        servers = await dns.lacking(row.txt_name, row.txt_value)
+        if servers:
             missing.append({"name": row.txt_name, "value": row.txt_value})
+            lacking.update(servers)
     if missing:
         raise DnsRecordsMissing(
             f"{len(missing)} TXT record(s) not visible yet: "
-            + ", ".join(m["name"] for m in missing),
+            + ", ".join(m["name"] for m in missing) + "; not served by "
+            + ", ".join(sorted(lacking)),
             missing=missing,
         )
 
 
-async def cancel_request(session: AsyncSession, request_id: UUID) -> CertificateRequest:
+async def cancel_request(
+    session: AsyncSession, queue: JobQueue, request_id: UUID
+) -> CertificateRequest:
     """Stop a request that is not final. The version bump fences out a job in flight, so an
-    accepted cancel always wins: the job's write fails and nothing is issued."""
+    accepted cancel always wins: the job's write fails and nothing is issued. The lease of
+    such a job is left to run out: the DNS cleanup this enqueues waits for it, so a record
+    the job is presenting right now is removed too."""
     await _move(
         session, request_id, [s for s in RequestStatus if not s.is_final],
         status=RequestStatus.CANCELLED, finished_at=utcnow(), private_key_sealed=None,
-        lease_owner=None, lease_until=None,
     )
-    return await _reread(session, request_id)
+    request = await _reread(session, request_id)
+    if is_automatic_dns(request.challenge_type, request.validation):
+        await ring(queue, request, cleanup=True)
+    return request
 
 
 def _require_status(request: CertificateRequest, wanted: RequestStatus) -> None:

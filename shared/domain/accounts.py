@@ -10,14 +10,15 @@ from sqlalchemy import String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.acme_errors import AcmeResponseInvalid
+from shared.choices import KeyType
 from shared.cpu import generate_key
+from shared.domain import audit
+from shared.domain.pagination import Page, paginate
+from shared.domain.tokens import Principal
 from shared.errors import Conflict, NotFound, ValidationProblem
 from shared.models import AcmeAccount, CertificateRequest
 from shared.runtime import Runtime
-from shared.services import audit
-from shared.services.pagination import Page, paginate
-from shared.services.tokens import Principal
-from shared.states import AccountStatus, KeyType, RequestStatus
+from shared.states import AccountStatus, RequestStatus
 
 ACCOUNT_KEY_CURVE = "p-256"
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
@@ -131,6 +132,7 @@ async def deactivate_account(
     )
     if busy:
         raise Conflict(f"{busy} certificate request(s) still use this account")
+    await session.commit()  # no transaction stays open while the CA is called
     key_pem = runtime.keyring.open(account.key_sealed, account.seal_context)
     acme = await runtime.acme.open(account.directory_url, key_pem, account.account_url)
     try:

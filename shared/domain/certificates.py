@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.crypto import Keyring
+from shared.domain import audit
+from shared.domain.pagination import Page, paginate
+from shared.domain.tokens import Principal
 from shared.errors import InvalidNames, NotFound
 from shared.models import Certificate, CertificateName
-from shared.services import audit
-from shared.services.pagination import Page, paginate
-from shared.services.tokens import Principal
 from shared.states import CertificateStatus
 
 

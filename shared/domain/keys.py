@@ -9,28 +9,37 @@ running it again is harmless.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.crypto import Keyring
 from shared.db import Sessions
-from shared.models import AcmeAccount, Certificate, CertificateRequest
+from shared.models import Base
+from shared.models.base import SealedKeyMixin
 
 BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
 class SealedColumn:
-    model: type[AcmeAccount] | type[CertificateRequest] | type[Certificate]
-    column: InstrumentedAttribute[bytes | None] | InstrumentedAttribute[bytes]
+    model: type[SealedKeyMixin]
+    column: InstrumentedAttribute[Any]
 
 
-SEALED_COLUMNS = (
-    SealedColumn(AcmeAccount, AcmeAccount.key_sealed),
-    SealedColumn(CertificateRequest, CertificateRequest.private_key_sealed),
-    SealedColumn(Certificate, Certificate.private_key_sealed),
-)
+def sealed_columns() -> tuple[SealedColumn, ...]:
+    """Every sealed column, found on the mapped models that declare one (``SealedKeyMixin``);
+    importing ``shared.models`` has mapped them all. Ordered by name, so runs are repeatable."""
+    models = sorted(
+        (mapper.class_ for mapper in Base.registry.mappers
+         if issubclass(mapper.class_, SealedKeyMixin)),
+        key=lambda model: model.__name__,
+    )
+    return tuple(SealedColumn(model, getattr(model, model.sealed_column)) for model in models)
+
+
+SEALED_COLUMNS = sealed_columns()
 
 
 async def reseal_all(sessions: Sessions, keyring: Keyring) -> int:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Sessions
 from shared.models import ApiToken
-from shared.states import Role
+from shared.roles import Role
 
 TOKEN_PREFIX = "ck_"  # noqa: S105 - a marker that makes leaked tokens easy to scan for
 TOKEN_BYTES = 32
