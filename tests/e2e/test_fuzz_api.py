@@ -93,9 +93,11 @@ def run_schemathesis(
         "PYTHONPATH": str(HERE.parent.parent),
     }
     headers = ["-H", f"Authorization: Bearer {token}"] if token else []
+    # The provider self-test writes a probe record at whatever service the provider names.
+    offline = ["--exclude-operation-id", "testDnsProvider"]
     return subprocess.run(
         [SCHEMATHESIS, "--config-file", str(config), "run", f"{stack.base_url}/openapi.json",
-         *GENERATION, "--workers", "1", *headers, *args],
+         *GENERATION, "--workers", "1", *headers, *offline, *args],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS,
         check=False,
     )

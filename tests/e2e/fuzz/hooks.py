@@ -4,6 +4,8 @@
   ``status`` (the response's own) and ``detail``.
 - A generated ``directory_url`` is sent to the test's Pebble (host and port replaced, the
   generated path kept): the fuzzer may register accounts and probe the CA, never the Internet.
+- A DNS provider's endpoints (given or defaulted to a cloud) point at a closed loopback port,
+  so a provider the fuzzer creates can never reach a real DNS service.
 """
 
 from __future__ import annotations
@@ -16,6 +18,14 @@ from urllib.parse import urlsplit, urlunsplit
 import schemathesis
 
 CA_NETLOC_VARIABLE = "CERTKEEPER_FUZZ_CA_NETLOC"
+NOWHERE = "127.0.0.1:9"  # the discard port: nothing listens there
+# Per DNS provider kind, the config fields that name the service it talks to.
+PROVIDER_ENDPOINTS = {
+    "rfc2136": {"server": NOWHERE},
+    "route53": {"endpoint_url": f"https://{NOWHERE}"},
+    "cloudflare": {"api_url": f"https://{NOWHERE}"},
+    "azure": {"authority_url": f"https://{NOWHERE}", "management_url": f"https://{NOWHERE}"},
+}
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_FIELDS = ("type", "title", "status", "detail")
 
@@ -48,8 +58,13 @@ def before_call(
 ) -> None:
     netloc = os.environ.get(CA_NETLOC_VARIABLE)
     body = case.body
-    if netloc and isinstance(body, dict) and isinstance(body.get("directory_url"), str):
+    if not isinstance(body, dict):
+        return
+    if netloc and isinstance(body.get("directory_url"), str):
         body["directory_url"] = _at(body["directory_url"], netloc)
+    endpoints = PROVIDER_ENDPOINTS.get(str(body.get("kind")))
+    if endpoints is not None and isinstance(body.get("config"), dict):
+        body["config"].update(endpoints)
 
 
 def _at(url: str, netloc: str) -> str:
