@@ -18,7 +18,10 @@ SYSTEM_PACKAGES ?= pebble bind9 redis-server postgresql python3-venv curl
 PYTEST ?= $(BIN)/pytest -n 2 --dist loadfile -q
 TESTS ?= tests
 
-.PHONY: help install system-packages venv lint test bench run demo demo-stop clean distclean
+# Examples per API operation for `make fuzz` (the suite runs 20).
+FUZZ_EXAMPLES ?= 200
+
+.PHONY: help install system-packages venv lint test fuzz bench run demo demo-stop clean distclean
 
 help:
 	@echo "make install    Debian packages (only missing ones) + $(VENV) with certkeeper[dev]"
@@ -26,6 +29,7 @@ help:
 	@echo "make demo-stop  stop the processes 'make demo' started"
 	@echo "make test       lint, type-check, then the test suites ($(PYTEST) $(TESTS))"
 	@echo "make lint       ruff check + mypy (strict)"
+	@echo "make fuzz       fuzz the live API (schemathesis) with $(FUZZ_EXAMPLES) examples per operation"
 	@echo "make bench      issuance latency and throughput against Pebble, vs a raw acme client"
 	@echo "make run        certkeeper all-in-one with embedded defaults (SQLite in ./data)"
 	@echo "make clean      stop the demo, remove ./data/demo and caches"
@@ -51,6 +55,9 @@ lint: venv
 
 test: install lint
 	$(PYTEST) $(TESTS)
+
+fuzz: install
+	CERTKEEPER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/e2e/test_fuzz_api.py
 
 bench: install
 	$(BIN)/python -m bench.issuance

@@ -111,5 +111,12 @@ async def run_cpu(fn: Callable[..., R], *args: object) -> R:
 
 
 async def generate_key(key_type: KeyType, key_size: int | None, curve: str | None) -> bytes:
-    """A new private key as PKCS#8 PEM, generated off the event loop."""
+    """A new private key as PKCS#8 PEM, generated off the event loop.
+
+    RSA keys (up to seconds of CPU each) go to the CPU pool. An EC key takes well under a
+    millisecond, so it is made in a thread and never queues behind RSA keys: in all-in-one,
+    an ACME account key queued behind a burst of RSA-4096 request keys for up to a minute.
+    """
+    if key_type is KeyType.EC:
+        return await asyncio.to_thread(generate_private_key, key_type, key_size, curve)
     return await run_cpu(generate_private_key, key_type, key_size, curve)

@@ -115,6 +115,19 @@ def test_malformed_json_is_a_problem(prod: Stack) -> None:
     assert_problem(response, 422, "validation-error")
 
 
+@pytest.mark.parametrize("path", ["/v1/certificate-requests", "/v1/acme-accounts"])
+def test_a_body_that_is_not_text_is_a_documented_problem(prod: Stack, path: str) -> None:
+    """Found by fuzzing: bytes that are not UTF-8 got a 400 the OpenAPI document did not list."""
+    before = row_counts(prod)
+    response = prod.client().post(
+        path, content=b"\xff\xfe{", headers={"content-type": "application/json"}
+    )
+    assert_problem(response, 400, "bad-request")
+    documented = prod.client().get("/openapi.json").json()["paths"][path]["post"]["responses"]
+    assert "400" in documented
+    assert row_counts(prod) == before
+
+
 def test_account_input_is_checked_before_the_ca_is_called(prod: Stack) -> None:
     """The directory points at a closed port: a CA call would answer 503, not 422."""
     closed = f"https://127.0.0.1:{free_port()}/dir"
@@ -166,6 +179,8 @@ def test_tokens_and_roles(prod: Stack) -> None:
         ("/v1/certificates?expires_before=2030-01-01", 422, "validation-error"),
         ("/v1/certificates?expires_before=9999-12-31T23:59:59-14:00", 422, "validation-error"),
         ("/v1/certificates?expires_before=0001-01-01T00:00:00%2B14:00", 422, "validation-error"),
+        ("/v1/certificates?expires_before=0.5", 422, "validation-error"),  # found by fuzzing
+        ("/v1/certificates?expires_before=1700000000", 422, "validation-error"),
         ("/v1/certificates?cursor=" + _cursor("9999-12-31T23:59:59-14:00"), 422,
          "invalid-cursor"),
         ("/v1/certificate-requests?cursor=" + _cursor("0001-01-01T00:00:00+14:00"), 422,

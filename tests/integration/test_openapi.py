@@ -82,3 +82,20 @@ def test_errors_are_documented_as_problem_json(schema: dict[str, Any]) -> None:
         if path.startswith("/v1/"):
             content = op["responses"]["422"]["content"]
             assert "application/problem+json" in content, path
+
+
+def test_every_v1_operation_documents_what_the_gate_and_the_body_parser_answer(
+    schema: dict[str, Any],
+) -> None:
+    """401/413 from the request gate, 403 from the role check, 422 from validation, 503 while
+    the database is down; 400 where a JSON body may not even be text. Only problem+json."""
+    for (_method, path), op in _operations(schema).items():
+        if not path.startswith("/v1/"):
+            continue
+        documented = set(op["responses"])
+        assert {"401", "403", "413", "422", "503"} <= documented, path
+        if "requestBody" in op:
+            assert "400" in documented, path
+        for status, response in op["responses"].items():
+            if status.startswith(("4", "5")):
+                assert list(response["content"]) == ["application/problem+json"], (path, status)

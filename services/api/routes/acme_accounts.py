@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/acme-accounts", tags=["acme-accounts"])
 
 @router.post(
     "", operation_id="createAcmeAccount", status_code=status.HTTP_201_CREATED,
-    responses=problems(429, 503),
+    responses=problems(400, 429, 502),
 )
 async def create_acme_account(
     body: AcmeAccountCreate, session: SessionDep, resources: ResourcesDep, actor: Admin
@@ -50,7 +50,7 @@ async def get_acme_account(
 
 @router.delete(
     "/{account_id}", operation_id="deactivateAcmeAccount",
-    status_code=status.HTTP_204_NO_CONTENT, responses=problems(404, 409, 503),
+    status_code=status.HTTP_204_NO_CONTENT, responses=problems(404, 409, 429, 502),
 )
 async def deactivate_acme_account(
     account_id: UUID, session: SessionDep, resources: ResourcesDep, actor: Admin

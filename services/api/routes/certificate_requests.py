@@ -25,7 +25,7 @@ router = APIRouter(prefix="/v1/certificate-requests", tags=["certificate-request
 
 @router.post(
     "", operation_id="createCertificateRequest", status_code=status.HTTP_202_ACCEPTED,
-    responses=problems(),
+    responses=problems(400),
 )
 async def create_certificate_request(
     body: CertificateRequestCreate, session: SessionDep, resources: ResourcesDep, _op: Operator
@@ -61,7 +61,7 @@ async def get_certificate_request(
 
 @router.post(
     "/{request_id}/verify", operation_id="verifyCertificateRequest",
-    status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409, 422, 503),
+    status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409),
 )
 async def verify_certificate_request(
     request_id: UUID,

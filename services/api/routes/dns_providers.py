@@ -27,7 +27,7 @@ def _plain(credentials: dict[str, SecretStr]) -> dict[str, str]:
 
 @router.post(
     "", operation_id="createDnsProvider", status_code=status.HTTP_201_CREATED,
-    responses=problems(409),
+    responses=problems(400, 409),
 )
 async def create_dns_provider(
     body: DnsProviderCreate, session: SessionDep, resources: ResourcesDep, actor: Admin
@@ -58,7 +58,7 @@ async def get_dns_provider(
     )
 
 
-@router.patch("/{provider_id}", operation_id="updateDnsProvider", responses=problems(404, 409))
+@router.patch("/{provider_id}", operation_id="updateDnsProvider", responses=problems(400, 404, 409))
 async def update_dns_provider(
     provider_id: UUID, body: DnsProviderUpdate, session: SessionDep, resources: ResourcesDep,
     actor: Admin,
@@ -85,7 +85,7 @@ async def delete_dns_provider(provider_id: UUID, session: SessionDep, actor: Adm
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{provider_id}/test", operation_id="testDnsProvider", responses=problems(404))
+@router.post("/{provider_id}/test", operation_id="testDnsProvider", responses=problems(400, 404))
 async def test_dns_provider(
     provider_id: UUID, body: ProviderTestRequest, session: SessionDep, resources: ResourcesDep,
     actor: Admin,

@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/domain-mappings", tags=["domain-mappings"])
 
 @router.post(
     "", operation_id="createDomainMapping", status_code=status.HTTP_201_CREATED,
-    responses=problems(409),
+    responses=problems(400, 409),
 )
 async def create_domain_mapping(
     body: DomainMappingCreate, session: SessionDep, resources: ResourcesDep, actor: Admin
@@ -53,7 +53,9 @@ async def get_domain_mapping(
     )
 
 
-@router.patch("/{mapping_id}", operation_id="updateDomainMapping", responses=problems(404, 409))
+@router.patch(
+    "/{mapping_id}", operation_id="updateDomainMapping", responses=problems(400, 404, 409)
+)
 async def update_domain_mapping(
     mapping_id: UUID, body: DomainMappingUpdate, session: SessionDep, resources: ResourcesDep,
     actor: Admin,

@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from services.api.deps import ResourcesDep
 from services.api.problems import problem_response
+from services.api.schemas.common import problems
 from shared.db_errors import RETRY_AFTER_SECONDS
 from shared.errors import PROBLEM_BASE
 
@@ -24,7 +25,10 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", operation_id="getReadiness", response_model=None)
+@router.get(
+    "/readyz", operation_id="getReadiness", response_model=None,
+    responses=problems(503, gated=False),
+)
 async def readyz(resources: ResourcesDep) -> dict[str, str] | JSONResponse:
     """The database and the queue answer."""
     checks: dict[str, str] = {}

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from shared.domain.pagination import Page
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+
+
+_RFC3339_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _rfc3339_text(value: object) -> object:
+    """Only RFC 3339 text is a time here: pydantic alone also reads numbers (and numeric
+    text, as a query parameter is) as Unix seconds."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or _RFC3339_START.match(value) is None:
+        raise ValueError("expected an RFC 3339 time with an offset, e.g. 2030-01-01T00:00:00Z")
+    return value
 
 
 def _in_utc(value: datetime) -> datetime:
@@ -20,8 +34,9 @@ def _in_utc(value: datetime) -> datetime:
         raise ValueError("the time is outside years 1 to 9999 once converted to UTC") from None
 
 
-# A time with an explicit offset (naive and date-only values are refused), held in UTC.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+# An RFC 3339 time with an explicit offset (naive, date-only and numeric values are
+# refused), held in UTC.
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_utc)]
 
 
 class ApiModel(BaseModel):
@@ -57,9 +72,17 @@ PROBLEM_CONTENT: dict[str, Any] = {
 }
 
 
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for the given error statuses."""
+# What every /v1 operation may answer: the request gate's 401 (no or unknown token) and 413
+# (a body over the cap), the role check's 403, 422 for input that fails validation, and 503
+# while the database cannot be used.
+GATED_STATUSES = (401, 403, 413, 422, 503)
+
+
+def problems(*statuses: int, gated: bool = True) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the given error statuses (plus, for a /v1
+    operation, :data:`GATED_STATUSES`). An operation that reads a JSON body also lists 400:
+    a body that is not even text cannot be parsed."""
+    listed = sorted({*statuses, *(GATED_STATUSES if gated else ())})
     return {
-        status: {"model": ProblemBody, "content": PROBLEM_CONTENT, "description": "Problem"}
-        for status in (401, 403, 422, *statuses)
+        status: {"content": PROBLEM_CONTENT, "description": "Problem"} for status in listed
     }
