@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.issuer.cleanup import needs_cleanup
 from services.issuer.context import Fence, Fenced, IssuerContext, Step, issuer_of
+from services.issuer.lease import lease_kept
 from services.issuer.outcomes import fail_request, retry_later
 from services.issuer.steps import STEPS
 from shared.domain.requests import enqueue_advance, enqueue_cleanup
@@ -41,11 +42,12 @@ async def advance_request(ctx: dict[str, Any], request_id: str) -> None:
 
 
 async def advance(ctx: IssuerContext, request_id: UUID) -> None:
-    now = ctx.clock()
-    if not await _claim(ctx, request_id, uuid4().hex, now):
+    now, owner = ctx.clock(), uuid4().hex
+    if not await _claim(ctx, request_id, owner, now):
         return
     try:
-        outcome = await _step(ctx, request_id, now)
+        async with lease_kept(ctx, request_id, owner):
+            outcome = await _step(ctx, request_id, now)
     except Fenced:
         logger.info("request.step_fenced", extra={"request_id": str(request_id)})
         return

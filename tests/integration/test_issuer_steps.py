@@ -4,6 +4,7 @@ end to end in tests/e2e; these prove each branch, fast."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -244,3 +245,28 @@ async def test_job_taken_over_before_ordering_places_no_order(issuer: Issuer) ->
     done = await issuer.row(request_id)
     assert issuer.fake.count("new_order") == 1
     assert done.status is RequestStatus.PROCESSING and done.orders_placed == 1
+
+
+async def test_a_slow_job_keeps_its_lease(tmp_path: Path) -> None:
+    """A job that is alive but slow (a key queued behind a burst, a slow CA) renews its
+    lease while it works: no second job starts the same step meanwhile."""
+    (tmp_path / "slow").mkdir()
+    slow = await start_issuer(tmp_path / "slow", job_lease_seconds=0.3)
+    try:
+        request_id = await slow.request("www.example.test")
+        slow.fake.always("new_order", pending_order("www.example.test"))
+
+        async def outlives_its_first_lease(*_args: Any) -> None:
+            slow.fake.always("open", None)
+            for _ in range(4):  # the first lease runs out; each renewal moves it on
+                await asyncio.sleep(0.15)
+                slow.clock.now += timedelta(seconds=0.15)
+            await slow.step(request_id)  # another job tries now: the lease is held
+
+        slow.fake.script("open", outlives_its_first_lease)
+        await slow.step(request_id)
+        assert slow.fake.opened == 1, "a second job was let in while the first still worked"
+        assert slow.fake.count("new_order") == 1
+        assert (await slow.row(request_id)).status is RequestStatus.PROCESSING
+    finally:
+        await slow.runtime.aclose()

@@ -1,0 +1,60 @@
+"""A job's lease on its request, kept alive while the job works.
+
+The lease keeps a second job out while one works a request, and lets the sweeper take over
+the work of a job that died. A job that is alive but slow (waiting for a key behind a burst
+of RSA-4096 keys, or for a slow CA) must not lose it: another job would start the same step,
+make the same key again, and queue behind the same burst. So while a step runs, the lease
+is renewed every third of its length. Renewal is conditional on the owner and never touches
+the version, so it neither takes back a lease another job holds nor hides a cancel from the
+job's version fence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from uuid import UUID
+
+from sqlalchemy import update
+
+from services.issuer.context import IssuerContext
+from shared.db_errors import DATABASE_ERRORS
+from shared.models import CertificateRequest
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def lease_kept(ctx: IssuerContext, request_id: UUID, owner: str) -> AsyncIterator[None]:
+    """Renew ``owner``'s lease on the request until the block ends."""
+    renewing = asyncio.create_task(_renew(ctx, request_id, owner), name=f"lease:{request_id}")
+    try:
+        yield
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+
+
+async def _renew(ctx: IssuerContext, request_id: UUID, owner: str) -> None:
+    lease = timedelta(seconds=ctx.settings.job_lease_seconds)
+    while True:
+        await asyncio.sleep(lease.total_seconds() / 3)
+        stmt = (
+            update(CertificateRequest)
+            .where(CertificateRequest.id == request_id, CertificateRequest.lease_owner == owner)
+            .values(lease_until=ctx.clock() + lease)
+            .execution_options(synchronize_session=False)
+        )
+        try:
+            async with ctx.sessions.begin() as session:
+                result = await session.execute(stmt)
+        except DATABASE_ERRORS as exc:  # the step will meet the outage itself
+            logger.warning("request.lease_renewal_failed",
+                           extra={"request_id": str(request_id), "error": type(exc).__name__})
+            continue
+        if getattr(result, "rowcount", 0) != 1:
+            return  # released, or taken over: nothing of ours to keep
