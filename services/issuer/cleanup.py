@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import or_, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.issuer.context import IssuerContext, issuer_of
 from services.issuer.dns01 import remove_record, settings_of, uncleaned
+from services.issuer.lease import claim
 from services.issuer.outcomes import attempt_delay
 from shared.domain.requests import enqueue_cleanup
 from shared.errors import Problem
@@ -44,7 +45,7 @@ async def cleanup_request(ctx: dict[str, Any], request_id: str) -> None:
 
 async def clean_up(ctx: IssuerContext, request_id: UUID) -> None:
     owner, now = uuid4().hex, ctx.clock()
-    if not await _claim(ctx, request_id, owner, now):
+    if not await claim(ctx, request_id, owner, now, statuses=FINAL_STATUSES, fence=False):
         return
     delay: float | None = None
     attempt = 0
@@ -84,23 +85,6 @@ async def _clean_one(ctx: IssuerContext, session: AsyncSession, row: Challenge) 
     await session.commit()
     return True
 
-
-async def _claim(ctx: IssuerContext, request_id: UUID, owner: str, now: datetime) -> bool:
-    """Take the lease of a final request that no job holds."""
-    lease = timedelta(seconds=ctx.settings.job_lease_seconds)
-    stmt = (
-        update(CertificateRequest)
-        .where(
-            CertificateRequest.id == request_id,
-            CertificateRequest.status.in_(FINAL_STATUSES),
-            or_(CertificateRequest.lease_until.is_(None), CertificateRequest.lease_until < now),
-        )
-        .values(lease_owner=owner, lease_until=now + lease)
-        .execution_options(synchronize_session=False)
-    )
-    async with ctx.sessions.begin() as session:
-        result = await session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 async def _release(

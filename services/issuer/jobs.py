@@ -17,13 +17,12 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
-from sqlalchemy import or_, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.issuer.cleanup import needs_cleanup
 from services.issuer.context import Fence, Fenced, IssuerContext, Step, issuer_of
-from services.issuer.lease import lease_kept
+from services.issuer.lease import claim, lease_kept
 from services.issuer.outcomes import fail_request, retry_later
 from services.issuer.steps import STEPS
 from shared.domain.requests import enqueue_advance, enqueue_cleanup
@@ -43,7 +42,7 @@ async def advance_request(ctx: dict[str, Any], request_id: str) -> None:
 
 async def advance(ctx: IssuerContext, request_id: UUID) -> None:
     now, owner = ctx.clock(), uuid4().hex
-    if not await _claim(ctx, request_id, owner, now):
+    if not await claim(ctx, request_id, owner, now, statuses=WORKED_STATUSES, fence=True):
         return
     try:
         async with lease_kept(ctx, request_id, owner):
@@ -56,22 +55,6 @@ async def advance(ctx: IssuerContext, request_id: UUID) -> None:
     if outcome.cleanup:
         await enqueue_cleanup(ctx.queue, request_id)
 
-
-async def _claim(ctx: IssuerContext, request_id: UUID, owner: str, now: datetime) -> bool:
-    lease = timedelta(seconds=ctx.settings.job_lease_seconds)
-    stmt = (
-        update(CertificateRequest)
-        .where(
-            CertificateRequest.id == request_id,
-            CertificateRequest.status.in_(WORKED_STATUSES),
-            or_(CertificateRequest.lease_until.is_(None), CertificateRequest.lease_until < now),
-        )
-        .values(lease_owner=owner, lease_until=now + lease, version=CertificateRequest.version + 1)
-        .execution_options(synchronize_session=False)
-    )
-    async with ctx.sessions.begin() as session:
-        result = await session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 class Outcome(NamedTuple):

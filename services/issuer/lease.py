@@ -1,4 +1,5 @@
-"""A job's lease on its request, kept alive while the job works.
+"""A job's lease on its request: taken with one conditional UPDATE, kept alive while the
+job works.
 
 The lease keeps a second job out while one works a request, and lets the sweeper take over
 the work of a job that died. A job that is alive but slow (waiting for a key behind a burst
@@ -14,17 +15,45 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Collection
+from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 
 from services.issuer.context import IssuerContext
 from shared.db_errors import DATABASE_ERRORS
 from shared.models import CertificateRequest
+from shared.states import RequestStatus
 
 logger = logging.getLogger(__name__)
+
+
+async def claim(
+    ctx: IssuerContext, request_id: UUID, owner: str, now: datetime,
+    *, statuses: Collection[RequestStatus], fence: bool,
+) -> bool:
+    """Take the lease of a request in one of ``statuses`` that no job holds. With ``fence``
+    the claim also moves the version on, so a job that still works the row (whose lease
+    lapsed) is fenced out of its next write."""
+    lease = timedelta(seconds=ctx.settings.job_lease_seconds)
+    values: dict[str, Any] = {"lease_owner": owner, "lease_until": now + lease}
+    if fence:
+        values["version"] = CertificateRequest.version + 1
+    stmt = (
+        update(CertificateRequest)
+        .where(
+            CertificateRequest.id == request_id,
+            CertificateRequest.status.in_(list(statuses)),
+            or_(CertificateRequest.lease_until.is_(None), CertificateRequest.lease_until < now),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    async with ctx.sessions.begin() as session:
+        result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 @contextlib.asynccontextmanager
