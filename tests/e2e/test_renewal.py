@@ -9,7 +9,7 @@ import contextlib
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -170,3 +170,44 @@ def wait_until(pg: PostgresServer, sql: str, logs: Any, timeout: float = 60.0) -
             raise AssertionError(f"never true: {sql}\n" + "\n".join(
                 p.read_text()[-3000:] for p in sorted(logs.glob("*.log"))))
         time.sleep(0.05)
+
+
+def test_operator_renews_now_and_changes_the_renewal_time(embedded: Stack) -> None:
+    client = embedded.client()
+    created = client.post("/v1/certificate-requests",
+                          json={"common_name": "patch.example.test", "key_type": "ec"})
+    done = embedded.wait_final(created.json()["id"])
+    assert done["status"] == "issued", done
+    cert_id = done["certificate_id"]
+    viewer = embedded.client(embedded.create_token("viewer", "e2e-renew-viewer"))
+    assert viewer.patch(f"/v1/certificates/{cert_id}", json={"auto_renew": False}
+                        ).status_code == 403
+    assert viewer.post(f"/v1/certificates/{cert_id}/renew").status_code == 403
+    bad = client.patch(f"/v1/certificates/{cert_id}", json={"renew_before_seconds": 0})
+    assert bad.status_code == 422, bad.text
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    changed = client.patch(f"/v1/certificates/{cert_id}",
+                           json={"renew_before_seconds": 86400, "auto_renew": False})
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert (body["renewal_source"], body["renew_before_seconds"], body["auto_renew"]) == (
+        "override", 86400, False)
+    assert at(body["renewal_at"]) == max(
+        at(body["not_after"]) - timedelta(days=1), at(body["not_before"]))
+    back = client.patch(f"/v1/certificates/{cert_id}", json={"renew_before_seconds": None})
+    assert back.json()["renewal_source"] == "lifetime"
+    assert back.json()["auto_renew"] is False
+    renewal = client.post(f"/v1/certificates/{cert_id}/renew")
+    assert renewal.status_code == 202, renewal.text
+    assert renewal.json()["replaces_certificate_id"] == cert_id
+    again = client.post(f"/v1/certificates/{cert_id}/renew")  # in flight, or renewed
+    assert again.status_code == 409, again.text
+    assert again.json()["type"] == "urn:certkeeper:problem:conflict"
+    issued = embedded.wait_final(renewal.json()["id"])
+    assert issued["status"] == "issued", issued
+    old = client.get(f"/v1/certificates/{cert_id}").json()
+    assert (old["status"], old["replaced_by_id"]) == ("renewed", issued["certificate_id"])
+    gone = client.post(f"/v1/certificates/{cert_id}/renew")
+    assert gone.status_code == 409 and gone.json()["type"] == "urn:certkeeper:problem:conflict"
+    missing = client.patch("/v1/certificates/00000000-0000-4000-8000-000000000009", json={})
+    assert missing.status_code == 404

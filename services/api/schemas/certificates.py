@@ -51,5 +51,8 @@ class CertificatePublic(ApiModel):
 class CertificateUpdate(ApiModel):
     """Fields left out are unchanged; ``renew_before_seconds: null`` returns to automatic."""
 
-    auto_renew: bool | None = None
-    renew_before_seconds: int | None = Field(None, ge=1, le=MAX_RENEW_BEFORE_SECONDS)
+    # Strict: a JSON boolean and a JSON integer only, as the schema says (no 0 for false).
+    auto_renew: bool | None = Field(None, strict=True)
+    renew_before_seconds: int | None = Field(
+        None, ge=1, le=MAX_RENEW_BEFORE_SECONDS, strict=True
+    )
