@@ -29,10 +29,12 @@ def _token_name(value: str) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="certkeeper", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("all-in-one", help="api + issuer in one process (SQLite, in-process queue)")
+    sub.add_parser(
+        "all-in-one", help="api + issuer + renewer in one process (SQLite, in-process queue)"
+    )
     sub.add_parser("api", help="the HTTP API and the HTTP-01 responder")
     worker = sub.add_parser("worker", help="a background worker")
-    worker.add_argument("kind", choices=["issuer"])
+    worker.add_argument("kind", choices=["issuer", "renewer"])
     sub.add_parser("migrate", help="apply database migrations")
     token = sub.add_parser("token", help="API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
@@ -85,6 +87,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
         print(asyncio.run(_create_token(settings, Role(args.role), args.name)))
     elif args.command == "keys":
         print(asyncio.run(_rotate_keys(settings)))
+    elif args.command == "worker" and args.kind == "renewer":
+        from services.renewer.wiring import run_renewer_worker
+
+        asyncio.run(run_renewer_worker(settings))
     elif args.command == "worker":
         from services.issuer.worker import run_issuer_worker
 

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     dns_propagation: Literal["authoritative", "resolvers"] = "authoritative"
     dns_authoritative_port: int = Field(53, ge=1, le=65535)
     dns_propagation_timeout_seconds: float = Field(600.0, gt=0)
+    # The renewer sleeps until the next planned renewal, at most this long.
+    renewer_max_sleep_seconds: float = Field(3600.0, gt=0)
 
     _split = field_validator(
         "dns_resolvers", "allowed_private_suffixes", "order_retry_seconds",

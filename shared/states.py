@@ -38,6 +38,14 @@ class CertificateStatus(StrEnum):
     EXPIRED = "expired"
 
 
+class RenewalSource(StrEnum):
+    """What decided a certificate's renewal time."""
+
+    LIFETIME = "lifetime"
+    ARI = "ari"
+    OVERRIDE = "override"
+
+
 class AccountStatus(StrEnum):
     VALID = "valid"
     DEACTIVATED = "deactivated"

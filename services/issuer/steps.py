@@ -18,8 +18,9 @@ from services.issuer.solvers import make_answerable
 from shared.acme_gateway import OrderInfo
 from shared.choices import ValidationMode
 from shared.crypto import certificate_facts
+from shared.domain.renewals import plan_renewal, supersede
 from shared.errors import AcmeError, ValidationFailed
-from shared.models import Certificate, CertificateName, CertificateRequest, Challenge
+from shared.models import Certificate, CertificateName, CertificateRequest, Challenge, Lineage
 from shared.states import AuthzStatus, CertificateStatus, RequestStatus
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,9 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
     if req.private_key_sealed is None:
         raise AcmeError("request lost its private key", retryable=False)
     key_pem = step.keyring.open(req.private_key_sealed, req.seal_context)
+    lineage = await step.session.get(Lineage, req.lineage_id)
+    if lineage is None:
+        raise AcmeError("request lost its lineage", retryable=False)
     cert = Certificate(
         id=uuid4(), request_id=req.id, acme_account_id=req.acme_account_id,
         replaces_id=req.replaces_certificate_id, common_name=req.common_name,
@@ -136,14 +140,18 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
         not_after=facts.not_after, issuer=facts.issuer,
         fingerprint_sha256=facts.fingerprint_sha256, key_type=req.key_type,
         chain_pem=chain.chain_pem, alternate_chains_pem=chain.alternates_pem,
-        status=CertificateStatus.ACTIVE, auto_renew=req.auto_renew,
+        status=CertificateStatus.ACTIVE, auto_renew=lineage.auto_renew, lineage=lineage,
         private_key_sealed=b"",
     )
+    plan_renewal(cert, lineage, step.now)
     cert.private_key_sealed = step.keyring.seal(key_pem, cert.seal_context)
-    rows = [cert, *(CertificateName(certificate_id=cert.id, name=n) for n in set(facts.names))]
+    rows = [cert, *(CertificateName(certificate=cert, name=n) for n in set(facts.names))]
     for row in rows:
         check_fits(row)
     step.session.add_all(rows)
+    if req.replaces_certificate_id is not None:
+        await step.session.flush()
+        await supersede(step.session, req.replaces_certificate_id, cert.id)
     for row in req.challenges:
         row.authz_status = AuthzStatus.VALID
     req.private_key_sealed = None

@@ -24,7 +24,7 @@ from shared.errors import (
     Problem,
     ValidationProblem,
 )
-from shared.models import AcmeAccount, CertificateRequest
+from shared.models import AcmeAccount, CertificateRequest, Lineage
 from shared.models.base import utcnow
 from shared.names import normalize_names
 from shared.queue import JobQueue
@@ -162,17 +162,34 @@ async def create_request(
     key_size, curve = key_spec(spec)
     await check_challenge(session, spec, names)
     account = await resolve_account(session, spec.acme_account_id)
-    request = CertificateRequest(
+    lineage = Lineage(
         common_name=names[0], names=names, key_type=spec.key_type, key_size=key_size,
         curve=curve, challenge_type=spec.challenge_type, validation=spec.validation,
         dns_provider_id=spec.dns_provider_id, acme_account_id=account.id,
-        auto_renew=spec.auto_renew, status=RequestStatus.PENDING, next_run_at=utcnow(),
-        attempts=0, polls=0, challenges=[],
+        auto_renew=spec.auto_renew,
     )
+    session.add(lineage)
+    await session.flush()
+    request = request_of(lineage)
     session.add(request)
     await session.commit()
     await ring(queue, request)
     return request
+
+
+def request_of(
+    lineage: Lineage, *, replaces_certificate_id: UUID | None = None
+) -> CertificateRequest:
+    """A new attempt at what the lineage wants: the first, or a renewal."""
+    return CertificateRequest(
+        lineage_id=lineage.id, common_name=lineage.common_name, names=list(lineage.names),
+        key_type=lineage.key_type, key_size=lineage.key_size, curve=lineage.curve,
+        challenge_type=lineage.challenge_type, validation=lineage.validation,
+        dns_provider_id=lineage.dns_provider_id, acme_account_id=lineage.acme_account_id,
+        auto_renew=lineage.auto_renew, replaces_certificate_id=replaces_certificate_id,
+        status=RequestStatus.PENDING, next_run_at=utcnow(), attempts=0, polls=0,
+        challenges=[],
+    )
 
 
 async def get_request(session: AsyncSession, request_id: UUID) -> CertificateRequest:

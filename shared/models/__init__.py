@@ -4,6 +4,7 @@ from shared.models.accounts import AcmeAccount
 from shared.models.base import Base
 from shared.models.certificates import Certificate, CertificateName
 from shared.models.dns import DnsProviderAccount, DomainMapping
+from shared.models.lineages import Lineage
 from shared.models.requests import CertificateRequest, Challenge
 from shared.models.tokens import ApiToken, AuditEvent
 
@@ -18,4 +19,5 @@ __all__ = [
     "Challenge",
     "DnsProviderAccount",
     "DomainMapping",
+    "Lineage",
 ]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.choices import KeyType
 from shared.models.base import Base, SealedKeyMixin, TimestampMixin, str_enum
-from shared.states import CertificateStatus
+from shared.models.lineages import Lineage
+from shared.states import CertificateStatus, RenewalSource
 
 
 class Certificate(SealedKeyMixin, TimestampMixin, Base):
@@ -35,7 +37,25 @@ class Certificate(SealedKeyMixin, TimestampMixin, Base):
     alternate_chains_pem: Mapped[list[str]]
     private_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[CertificateStatus] = mapped_column(str_enum(CertificateStatus), index=True)
+    # The lineage's auto_renew, kept on the row so the renewer's query needs no join.
     auto_renew: Mapped[bool]
+    lineage_id: Mapped[UUID] = mapped_column(ForeignKey("lineages.id"), index=True)
+    replaced_by_id: Mapped[UUID | None] = mapped_column(ForeignKey("certificates.id"))
+    # Renewal: the planned moment (or, after a renewal started, when to look at it again),
+    # the renewal request in flight, failures, and the renewer's lease on the row.
+    renewal_at: Mapped[datetime | None] = mapped_column(index=True)
+    renewal_source: Mapped[RenewalSource | None] = mapped_column(str_enum(RenewalSource))
+    renewal_request_id: Mapped[UUID | None]
+    renewal_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    renewal_error: Mapped[dict[str, Any] | None]
+    renewal_lease_owner: Mapped[str | None] = mapped_column(String(64))
+    renewal_lease_until: Mapped[datetime | None]
+
+    lineage: Mapped[Lineage] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def renew_before_seconds(self) -> int | None:
+        return self.lineage.renew_before_seconds
 
     @property
     def alternate_chains(self) -> int:
@@ -52,3 +72,5 @@ class CertificateName(Base):
         ForeignKey("certificates.id", ondelete="CASCADE"), primary_key=True
     )
     name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    # Lets the unit of work insert the certificate before its names.
+    certificate: Mapped[Certificate] = relationship(lazy="raise")

@@ -29,6 +29,7 @@ class CertificateRequest(SealedKeyMixin, TimestampMixin, Base):
     validation: Mapped[ValidationMode] = mapped_column(str_enum(ValidationMode))
     dns_provider_id: Mapped[UUID | None]
     acme_account_id: Mapped[UUID] = mapped_column(ForeignKey("acme_accounts.id"), index=True)
+    lineage_id: Mapped[UUID] = mapped_column(ForeignKey("lineages.id"), index=True)
     auto_renew: Mapped[bool]
     replaces_certificate_id: Mapped[UUID | None]
     status: Mapped[RequestStatus] = mapped_column(str_enum(RequestStatus), index=True)

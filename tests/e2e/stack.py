@@ -1,8 +1,8 @@
 """Certkeeper's own processes started against throwaway Postgres, Redis and Pebble.
 
-``production_stack``: ``certkeeper migrate``, ``certkeeper api`` and a separate
-``certkeeper worker issuer``. ``embedded_stack``: ``certkeeper all-in-one`` on SQLite (its
-queue in-process, or on Redis).
+``production_stack``: ``certkeeper migrate``, ``certkeeper api``, a separate
+``certkeeper worker issuer`` and a ``certkeeper worker renewer``. ``embedded_stack``:
+``certkeeper all-in-one`` on SQLite (its queue in-process, or on Redis).
 Both talk to a Pebble that validates HTTP-01 against the api's port and resolves names
 through pebble-challtestsrv.
 """
@@ -36,14 +36,16 @@ FINAL = {"issued", "failed", "cancelled"}
 
 @dataclass
 class WorkerProcess:
-    """``certkeeper worker issuer``, which a test may kill and start again."""
+    """``certkeeper worker <kind>``, which a test may kill and start again."""
 
     env: dict[str, str]
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    kind: str = "issuer"
 
     def start(self) -> None:
-        self.proc = start([CERTKEEPER, "worker", "issuer"], log_path=self.log_path, env=self.env)
+        self.proc = start([CERTKEEPER, "worker", self.kind], log_path=self.log_path,
+                          env=self.env)
 
     def kill(self) -> None:
         if self.proc is not None:
@@ -70,6 +72,7 @@ class Stack:
     worker: WorkerProcess | None = None
     proxy: FaultProxy | None = None
     api_pid: int | None = None  # the ``api`` or ``all-in-one`` process
+    renewer: WorkerProcess | None = None
     _clients: list[httpx.Client] = field(default_factory=list)
 
     def client(self, token: str | None = None) -> httpx.Client:
@@ -172,15 +175,19 @@ def acme_servers(
 
 @contextlib.contextmanager
 def production_stack(
-    pebble_env: Mapping[str, str] | None = None, *, faults: bool = False
+    pebble_env: Mapping[str, str] | None = None,
+    *,
+    faults: bool = False,
+    pebble_config: Mapping[str, Any] | None = None,
 ) -> Iterator[Stack]:
-    """Postgres + Redis + api + worker; with ``faults``, the CA is reached through a FaultProxy."""
+    """Postgres + Redis + api + issuer + renewer; with ``faults``, the CA is reached through a
+    FaultProxy."""
     port = free_port()
     with (
         temp_dir("ck-prod-") as logs,
         postgres_server() as pg,
         redis_server() as rd,
-        acme_servers(port, pebble_env) as (dns, peb),
+        acme_servers(port, pebble_env, pebble_config) as (dns, peb),
         contextlib.ExitStack() as extra,
     ):
         proxy = extra.enter_context(fault_proxy(peb)) if faults else None
@@ -198,12 +205,15 @@ def production_stack(
                          ready_url=f"{base_url}/readyz") as api:
             worker = WorkerProcess(env, logs / "worker.log")
             worker.start()
+            renewer = WorkerProcess(env, logs / "renewer.log", kind="renewer")
+            renewer.start()
             stack = Stack(base_url, env, token, peb, dns, logs, pg, rd, worker, proxy,
-                          api_pid=api.pid)
+                          api_pid=api.pid, renewer=renewer)
             try:
                 yield stack
             finally:
                 stack.close()
+                renewer.stop()
                 worker.stop()
 
 

@@ -29,6 +29,8 @@ EXPECTED_OPERATIONS = {
     ("get", "/v1/certificates/{certificate_id}/pem"): ("getCertificatePem", "certificates"),
     ("get", "/v1/certificates/{certificate_id}/private-key"):
         ("getCertificatePrivateKey", "certificates"),
+    ("patch", "/v1/certificates/{certificate_id}"): ("updateCertificate", "certificates"),
+    ("post", "/v1/certificates/{certificate_id}/renew"): ("renewCertificate", "certificates"),
     ("post", "/v1/dns-providers"): ("createDnsProvider", "dns-providers"),
     ("get", "/v1/dns-providers"): ("listDnsProviders", "dns-providers"),
     ("get", "/v1/dns-providers/{provider_id}"): ("getDnsProvider", "dns-providers"),

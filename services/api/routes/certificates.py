@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Response, status
 
 from services.api.deps import (
     DEFAULT_PAGE,
@@ -13,9 +13,12 @@ from services.api.deps import (
     SessionDep,
     Viewer,
 )
-from services.api.schemas.certificates import CertificatePublic
+from services.api.schemas.certificates import CertificatePublic, CertificateUpdate
 from services.api.schemas.common import PageOf, UtcDatetime, page_of, problems
-from shared.domain import certificates
+from services.api.schemas.requests import CertificateRequestPublic
+from shared.domain import certificates, renewals
+from shared.domain.requests import ring
+from shared.models.base import utcnow
 from shared.states import CertificateStatus
 
 router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
@@ -81,3 +84,33 @@ async def get_certificate_private_key(
         session, resources.runtime.keyring, certificate_id, actor
     )
     return Response(key_pem, media_type=PEM_KEY, headers={"Cache-Control": "no-store"})
+
+
+@router.patch(
+    "/{certificate_id}", operation_id="updateCertificate", responses=problems(400, 404)
+)
+async def update_certificate(
+    certificate_id: UUID, body: CertificateUpdate, session: SessionDep, _op: Operator
+) -> CertificatePublic:
+    """Change ``auto_renew`` or ``renew_before_seconds`` (kept in the certificate's lineage,
+    so its renewals inherit them); the renewal time is planned again."""
+    cert = await renewals.change_renewal(
+        session, certificate_id, utcnow(),
+        auto_renew=body.auto_renew, renew_before_seconds=body.renew_before_seconds,
+        clear_renew_before="renew_before_seconds" in body.model_fields_set,
+    )
+    return CertificatePublic.model_validate(cert)
+
+
+@router.post(
+    "/{certificate_id}/renew", operation_id="renewCertificate",
+    status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409),
+)
+async def renew_certificate(
+    certificate_id: UUID, session: SessionDep, resources: ResourcesDep, _op: Operator
+) -> CertificateRequestPublic:
+    """Renew now: a new request in the certificate's lineage, replacing it once issued.
+    409 when the certificate is not active or a renewal is already in flight."""
+    request = await renewals.renew_now(session, certificate_id, utcnow())
+    await ring(resources.queue, request)
+    return CertificateRequestPublic.model_validate(request)

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import Field
 
 from services.api.schemas.common import ApiModel
 from shared.choices import KeyType
-from shared.states import CertificateStatus
+from shared.states import CertificateStatus, RenewalSource
+
+MAX_RENEW_BEFORE_SECONDS = 398 * 86400
 
 
 class CertificatePublic(ApiModel):
@@ -25,5 +28,31 @@ class CertificatePublic(ApiModel):
     key_type: KeyType
     status: CertificateStatus
     auto_renew: bool
+    lineage_id: UUID
+    replaced_by_id: UUID | None
+    renewal_at: datetime | None = Field(
+        description="When the renewer starts (or next looks at) the renewal; null once the "
+        "certificate is no longer active"
+    )
+    renewal_source: RenewalSource | None = Field(
+        description="What decided renewal_at: the lifetime rule, the CA (ari) or an override"
+    )
+    renew_before_seconds: int | None = Field(
+        description="Renew this long before not_after; null: automatic"
+    )
+    renewal_attempts: int = Field(description="Failed renewals in a row")
+    renewal_error: dict[str, Any] | None = Field(
+        description="The last failed renewal's problem; retried after a backoff"
+    )
     alternate_chains: int = Field(description="How many alternate chains the CA offered")
     created_at: datetime
+
+
+class CertificateUpdate(ApiModel):
+    """Fields left out are unchanged; ``renew_before_seconds: null`` returns to automatic."""
+
+    # Strict: a JSON boolean and a JSON integer only, as the schema says (no 0 for false).
+    auto_renew: bool | None = Field(None, strict=True)
+    renew_before_seconds: int | None = Field(
+        None, ge=1, le=MAX_RENEW_BEFORE_SECONDS, strict=True
+    )

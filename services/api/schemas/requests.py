@@ -71,6 +71,10 @@ class CertificateRequestPublic(ApiModel):
     dns_provider_id: UUID | None
     acme_account_id: UUID
     auto_renew: bool
+    lineage_id: UUID
+    replaces_certificate_id: UUID | None = Field(
+        description="For a renewal: the certificate it replaces"
+    )
     challenges: list[ChallengePublic]
     certificate_id: UUID | None
     error: dict[str, Any] | None = Field(description="A problem object when the request failed")

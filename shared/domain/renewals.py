@@ -1,0 +1,90 @@
+"""Renewal on the certificate side: its planned time, the renewal request made from its
+lineage, the hand-over from an old certificate to its successor, and what an operator may
+change (``auto_renew``, ``renew_before_seconds``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID, uuid4
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.domain.renewal_time import renewal_time
+from shared.domain.requests import request_of
+from shared.errors import Conflict, NotFound
+from shared.models import Certificate, CertificateRequest, Lineage
+from shared.states import CertificateStatus
+
+
+def plan_renewal(cert: Certificate, lineage: Lineage, now: datetime) -> None:
+    """Set the certificate's renewal time from its lifetime and the lineage's override.
+    The seam for the CA's advice: :func:`renewal_time` takes an ARI window and a draw."""
+    before = lineage.renew_before_seconds
+    cert.renewal_at, cert.renewal_source = renewal_time(
+        cert.not_before, cert.not_after, now,
+        renew_before=None if before is None else timedelta(seconds=before),
+    )
+
+
+async def supersede(session: AsyncSession, old_id: UUID, new_id: UUID) -> None:
+    """The old certificate, if still active, is ``renewed`` by the new one."""
+    await session.execute(
+        update(Certificate)
+        .where(Certificate.id == old_id, Certificate.status == CertificateStatus.ACTIVE)
+        .values(status=CertificateStatus.RENEWED, replaced_by_id=new_id, renewal_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def start_renewal(session: AsyncSession, cert: Certificate, now: datetime) -> CertificateRequest:
+    """A new request in the certificate's lineage that replaces it (the caller commits and
+    rings the issuer). The certificate remembers it, so it is not started twice."""
+    request = request_of(cert.lineage, replaces_certificate_id=cert.id)
+    request.id = uuid4()
+    request.next_run_at = now
+    session.add(request)
+    cert.renewal_request_id = request.id
+    return request
+
+
+async def renew_now(
+    session: AsyncSession, certificate_id: UUID, now: datetime
+) -> CertificateRequest:
+    """``POST /v1/certificates/{id}/renew``: an active certificate gets a renewal request now,
+    unless one is already in flight (409)."""
+    cert = await _certificate(session, certificate_id)
+    if cert.status is not CertificateStatus.ACTIVE:
+        raise Conflict(f"the certificate is {cert.status}; only an active one is renewed")
+    if cert.renewal_request_id is not None:
+        pending = await session.get(CertificateRequest, cert.renewal_request_id)
+        if pending is not None and not pending.status.is_final:
+            raise Conflict(f"renewal request {pending.id} is already {pending.status}")
+    request = start_renewal(session, cert, now)
+    await session.commit()
+    return request
+
+
+async def change_renewal(
+    session: AsyncSession, certificate_id: UUID, now: datetime, *,
+    auto_renew: bool | None, renew_before_seconds: int | None, clear_renew_before: bool,
+) -> Certificate:
+    """``PATCH /v1/certificates/{id}``: change the lineage's wish and re-plan the renewal."""
+    cert = await _certificate(session, certificate_id)
+    lineage = cert.lineage
+    if auto_renew is not None:
+        lineage.auto_renew = cert.auto_renew = auto_renew
+    if renew_before_seconds is not None or clear_renew_before:
+        lineage.renew_before_seconds = renew_before_seconds
+    if cert.status is CertificateStatus.ACTIVE and cert.renewal_request_id is None:
+        plan_renewal(cert, lineage, now)
+    await session.commit()
+    await session.refresh(cert)
+    return cert
+
+
+async def _certificate(session: AsyncSession, certificate_id: UUID) -> Certificate:
+    cert = await session.get(Certificate, certificate_id)
+    if cert is None:
+        raise NotFound(f"no certificate {certificate_id}")
+    return cert
