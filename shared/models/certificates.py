@@ -36,6 +36,8 @@ class Certificate(SealedKeyMixin, TimestampMixin, Base):
     private_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[CertificateStatus] = mapped_column(str_enum(CertificateStatus), index=True)
     auto_renew: Mapped[bool]
+    revoked_at: Mapped[datetime | None]
+    revocation_reason: Mapped[str | None] = mapped_column(String(32))
 
     @property
     def alternate_chains(self) -> int:

@@ -13,8 +13,9 @@ from services.api.deps import (
     SessionDep,
     Viewer,
 )
-from services.api.schemas.certificates import CertificatePublic
+from services.api.schemas.certificates import CertificatePublic, RevocationCreate
 from services.api.schemas.common import PageOf, UtcDatetime, page_of, problems
+from shared.choices import RevocationReason
 from shared.domain import certificates
 from shared.states import CertificateStatus
 
@@ -81,3 +82,44 @@ async def get_certificate_private_key(
         session, resources.runtime.keyring, certificate_id, actor
     )
     return Response(key_pem, media_type=PEM_KEY, headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/{certificate_id}/revoke", operation_id="revokeCertificate",
+    responses=problems(400, 404, 422, 429, 502),
+)
+async def revoke_certificate(
+    certificate_id: UUID,
+    body: RevocationCreate,
+    session: SessionDep,
+    resources: ResourcesDep,
+    actor: Operator,
+) -> CertificatePublic:
+    """Revoke at the CA; the certificate becomes ``revoked`` and is never renewed again.
+    Revoking it again changes nothing."""
+    cert = await certificates.revoke_certificate(
+        session, resources.runtime, certificate_id, body.reason, actor
+    )
+    return CertificatePublic.model_validate(cert)
+
+
+@router.delete(
+    "/{certificate_id}", operation_id="deleteCertificate", status_code=204,
+    response_class=Response, responses=problems(404, 422, 429, 502),
+)
+async def delete_certificate(
+    certificate_id: UUID,
+    session: SessionDep,
+    resources: ResourcesDep,
+    actor: Operator,
+    revoke: bool = Query(False, description="Revoke at the CA first"),
+    reason: RevocationReason = Query(  # noqa: B008
+        RevocationReason.CESSATION_OF_OPERATION, description="With revoke=true"
+    ),
+) -> Response:
+    """Remove the certificate and destroy its private key (an audit record keeps its
+    serial, names and fingerprint). It stays valid at the CA unless ``revoke=true``."""
+    await certificates.delete_certificate(
+        session, resources.runtime, certificate_id, actor, revoke=reason if revoke else None
+    )
+    return Response(status_code=204)

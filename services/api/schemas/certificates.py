@@ -6,7 +6,7 @@ from uuid import UUID
 from pydantic import Field
 
 from services.api.schemas.common import ApiModel
-from shared.choices import KeyType
+from shared.choices import KeyType, RevocationReason
 from shared.states import CertificateStatus
 
 
@@ -25,5 +25,15 @@ class CertificatePublic(ApiModel):
     key_type: KeyType
     status: CertificateStatus
     auto_renew: bool
+    revoked_at: datetime | None = Field(None, description="When Certkeeper revoked it")
+    revocation_reason: RevocationReason | None = None
     alternate_chains: int = Field(description="How many alternate chains the CA offered")
     created_at: datetime
+
+
+class RevocationCreate(ApiModel):
+    reason: RevocationReason = Field(
+        RevocationReason.UNSPECIFIED,
+        description="key_compromise is signed with the certificate's own key, so the CA "
+        "can block the key; every other reason with the account key",
+    )
