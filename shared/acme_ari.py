@@ -77,6 +77,16 @@ def _instant(value: Any) -> datetime:
     return when.astimezone(UTC)
 
 
+def directory_meta(directory: Any) -> dict[str, Any]:
+    """The ``meta`` object of an ``acme`` Directory, as JSON (empty when there is none)."""
+    try:
+        meta = directory["meta"]
+    except KeyError:
+        return {}
+    found: dict[str, Any] = meta.to_partial_json() if hasattr(meta, "to_partial_json") else {}
+    return found
+
+
 def check_profile(directory_meta: Mapping[str, Any] | None, profile: str | None) -> None:
     """Refuse a profile the CA's directory does not list. A CA listing no profiles gets
     any profile passed on (it may know ones it does not advertise, or refuse the order)."""

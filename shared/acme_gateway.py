@@ -30,7 +30,7 @@ from josepy.jwk import JWK, JWKEC, JWKRSA
 from requests.utils import parse_header_links
 
 from shared.acme_ari import RenewalWindow, ari_certificate_id, parse_renewal_info
-from shared.acme_directory import fetch_directory
+from shared.acme_directory import fetch_directory, parse_directory
 from shared.acme_errors import (
     ACME_ERROR_PREFIX,
     AcmeResponseInvalid,
@@ -408,6 +408,22 @@ class AcmeClients:
         self._timeout = request_timeout
         self._allowed = tuple(allowed_networks)
         self._directories: dict[str, messages.Directory] = {}
+
+    async def directory(self, directory_url: str) -> messages.Directory:
+        """The CA's directory, fetched once per process through the guarded transport."""
+        cached = self._directories.get(directory_url)
+        if cached is None:
+            cached = await translate(ResponseRecorder(), self._fetch_directory, directory_url)
+            self._directories[directory_url] = cached
+        return cached
+
+    def _fetch_directory(self, directory_url: str) -> messages.Directory:
+        with requests.Session() as session:
+            guard_session(session, self._allowed)
+            session.headers["User-Agent"] = USER_AGENT
+            response = session.get(directory_url, verify=self._verify, timeout=self._timeout)
+            response.raise_for_status()
+            return parse_directory(response.content)
 
     async def open(
         self, directory_url: str, key_pem: bytes, account_url: str | None
