@@ -115,12 +115,18 @@ async def revoke_certificate(
             await acme.revoke_with_certificate_key(leaf_pem, cert_key, reason.code)
     finally:
         acme.close()
-    cert.status = CertificateStatus.REVOKED
-    cert.revoked_at = utcnow()
-    cert.revocation_reason = reason.value
-    audit.record(session, actor, "certificate.revoked", "certificate", cert.id,
-                 serial=cert.serial, reason=reason.value)
+    marked = await session.execute(  # a concurrent revoke that got here first is kept
+        update(Certificate)
+        .where(Certificate.id == cert.id, Certificate.status != CertificateStatus.REVOKED)
+        .values(status=CertificateStatus.REVOKED, revoked_at=utcnow(),
+                revocation_reason=reason.value, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(marked, "rowcount", 0):
+        audit.record(session, actor, "certificate.revoked", "certificate", cert.id,
+                     serial=cert.serial, reason=reason.value)
     await session.commit()
+    await session.refresh(cert)
     return cert
 
 

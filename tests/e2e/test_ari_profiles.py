@@ -56,8 +56,8 @@ def test_a_profile_the_ca_lists_is_sent_in_new_order(stack: Stack) -> None:
     before = len(_proxy(stack).signed_to(NEW_ORDER))
     done = _issued(stack, "profile.example.test", profile="shortlived")
     assert done["profile"] == "shortlived"
-    [order] = _proxy(stack).signed_to(NEW_ORDER)[before:]
-    assert order.payload is not None and order.payload["profile"] == "shortlived"
+    orders = _proxy(stack).signed_to(NEW_ORDER)[before:]  # a refused nonce sends it again
+    assert orders and all(o.payload and o.payload["profile"] == "shortlived" for o in orders)
 
 
 def test_a_profile_the_ca_does_not_list_is_refused_before_any_row(stack: Stack) -> None:
@@ -101,8 +101,8 @@ async def test_new_order_carries_replaces_and_profile(
     before = len(_proxy(stack).signed_to(NEW_ORDER))
     order = await gateway.new_order(csr, profile="classic", replaces=replaces)
     assert order.status == "pending"  # Pebble 2.4.0 ignores both fields it does not know
-    [sent] = _proxy(stack).signed_to(NEW_ORDER)[before:]
-    assert sent.payload is not None
+    sent = _proxy(stack).signed_to(NEW_ORDER)[-1]  # the last try (a nonce may be refused)
+    assert len(_proxy(stack).signed_to(NEW_ORDER)) > before and sent.payload is not None
     assert sent.payload["replaces"] == replaces and sent.payload["profile"] == "classic"
     assert sent.payload["identifiers"] == [{"type": "dns", "value": "replaced.example.test"}]
 

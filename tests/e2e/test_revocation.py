@@ -57,11 +57,11 @@ def test_revoke_with_the_account_key_is_confirmed_by_the_ca(stack: Stack) -> Non
     assert body["status"] == "revoked" and body["revocation_reason"] == "superseded"
     assert body["revoked_at"] is not None
     assert _ca_status(stack, cert["serial"]) == ("Revoked", 4)
-    [signed] = _proxy(stack).signed_to(REVOKE)
-    assert "kid" in signed.protected and "jwk" not in signed.protected  # the account's key
+    signed = _proxy(stack).signed_to(REVOKE)  # more than one when a nonce was refused
+    assert signed and all("kid" in s.protected and "jwk" not in s.protected for s in signed)
     again = client.post(f"/v1/certificates/{cert['id']}/revoke", json={"reason": "unspecified"})
     assert again.status_code == 200 and again.json() == body  # nothing changed, CA not asked
-    assert len(_proxy(stack).signed_to(REVOKE)) == 1
+    assert len(_proxy(stack).signed_to(REVOKE)) == len(signed)
     assert _audit(stack, "certificate.revoked", cert["id"]) == 1
     active = client.get("/v1/certificates", params={"status": "active"}).json()["items"]
     assert cert["id"] not in {c["id"] for c in active}
@@ -76,13 +76,15 @@ def test_key_compromise_is_signed_with_the_certificates_own_key(stack: Stack) ->
     assert revoked.status_code == 200, revoked.text
     assert revoked.json()["revocation_reason"] == "key_compromise"
     assert _ca_status(stack, cert["serial"]) == ("Revoked", 1)
-    signed = _proxy(stack).signed_to(REVOKE)[before:]
-    assert len(signed) == 1 and "kid" not in signed[0].protected
+    signed = _proxy(stack).signed_to(REVOKE)[before:]  # more than one if a nonce was refused
     leaf = x509.load_pem_x509_certificate(
         client.get(f"/v1/certificates/{cert['id']}/pem").content
     )
-    signer = JWK.from_json(signed[0].protected["jwk"]).public_key()
-    assert _spki(signer.key) == _spki(leaf.public_key())
+    assert signed
+    for attempt in signed:
+        assert "kid" not in attempt.protected
+        signer = JWK.from_json(attempt.protected["jwk"]).public_key()
+        assert _spki(signer.key) == _spki(leaf.public_key())
 
 
 def _spki(key: Any) -> bytes:
