@@ -42,15 +42,29 @@ class AcmeResponseInvalid(AcmeError):
 
 
 class ResponseRecorder:
-    """A ``requests`` response hook: remembers the last status and Retry-After."""
+    """A ``requests`` response hook: remembers the last status, Retry-After and the ACME
+    problem type of an error (``acme`` hides the body of a 409 behind ConflictError)."""
 
     def __init__(self) -> None:
         self.status: int | None = None
         self.retry_after: float | None = None
+        self.problem_type: str | None = None
 
     def __call__(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
         self.status = response.status_code
         self.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        self.problem_type = _problem_type(response)
+
+
+def _problem_type(response: requests.Response) -> str | None:
+    if response.ok or "json" not in response.headers.get("Content-Type", ""):
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    kind = body.get("type") if isinstance(body, dict) else None
+    return kind if isinstance(kind, str) and kind.startswith(ACME_ERROR_PREFIX) else None
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -139,6 +153,10 @@ def _from_problem(exc: messages.Error, recorder: ResponseRecorder) -> AcmeError:
 def _from_status(recorder: ResponseRecorder) -> AcmeError:
     """An answer that is no ACME problem: only its status is told, never its body."""
     status = recorder.status or 0
+    if status == 409 and recorder.problem_type is not None:  # e.g. RFC 9773 alreadyReplaced
+        code = recorder.problem_type.removeprefix(ACME_ERROR_PREFIX)
+        return AcmeError(f"the CA refused: {code}", retryable=False,
+                         acme_type=recorder.problem_type)
     if status == 429:
         return AcmeRateLimited(
             "rate limited (HTTP 429)", retryable=True, retry_after=recorder.retry_after,

@@ -9,9 +9,10 @@ the issuer polls by rescheduling itself. All traffic goes through :mod:`shared.a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -23,14 +24,24 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy import b64
 from josepy.interfaces import JSONDeSerializable
+from josepy.json_util import field as jose_field
 from josepy.jwa import ES256, ES384, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 from requests.utils import parse_header_links
 
-from shared.acme_directory import fetch_directory
-from shared.acme_errors import AcmeResponseInvalid, ResponseRecorder, problem_dict, translate
+from shared.acme_ari import RenewalWindow, ari_certificate_id, parse_renewal_info
+from shared.acme_directory import fetch_directory, parse_directory
+from shared.acme_errors import (
+    ACME_ERROR_PREFIX,
+    AcmeResponseInvalid,
+    ResponseRecorder,
+    parse_retry_after,
+    problem_dict,
+    translate,
+)
 from shared.acme_http import IPNetwork, guard_session
 from shared.choices import ChallengeType
+from shared.errors import AcmeError
 
 logger = logging.getLogger(__name__)
 
@@ -89,9 +100,12 @@ def account_jwk(key_pem: bytes) -> tuple[JWK, JWASignature]:
 class AcmeGateway:
     """One ACME conversation: the account key, its session and nonces."""
 
-    def __init__(self, client: ClientV2, recorder: ResponseRecorder) -> None:
+    def __init__(
+        self, client: ClientV2, recorder: ResponseRecorder, opener: NetworkOpener
+    ) -> None:
         self._client = client
         self._recorder = recorder
+        self._open_network = opener
 
     @classmethod
     async def connect(
@@ -108,17 +122,15 @@ class AcmeGateway:
         ``allowed_networks``: internal addresses the CA may live at (others are refused)."""
         jwk, alg = account_jwk(key_pem)
         account = None if account_url is None else messages.RegistrationResource(uri=account_url)
-        # requests accepts a CA bundle path for ``verify``; acme types it as bool only.
-        net = ClientNetwork(
-            jwk, account=account, alg=alg, verify_ssl=cast(bool, verify),
-            user_agent=USER_AGENT, timeout=request_timeout,
-        )
-        guard_session(net.session, allowed_networks)
         recorder = ResponseRecorder()
-        net.session.hooks["response"].append(recorder)
+        opener = functools.partial(
+            _open_network, verify=verify, timeout=request_timeout,
+            allowed_networks=tuple(allowed_networks), recorder=recorder,
+        )
+        net = opener(jwk, alg, account)
         if isinstance(directory, str):
             directory = await translate(recorder, fetch_directory, net, directory)
-        return cls(ClientV2(directory, net), recorder)
+        return cls(ClientV2(directory, net), recorder, opener)
 
     @property
     def directory(self) -> messages.Directory:
@@ -160,17 +172,67 @@ class AcmeGateway:
     def requires_external_account(self) -> bool:
         return bool(self._client.external_account_required())
 
-    async def new_order(self, csr_pem: bytes) -> OrderInfo:
-        """One newOrder POST for the CSR's names, then one POST-as-GET per authorization."""
+    async def new_order(
+        self, csr_pem: bytes, *, profile: str | None = None, replaces: str | None = None
+    ) -> OrderInfo:
+        """One newOrder POST for the CSR's names, then one POST-as-GET per authorization.
+        ``profile``: an ACME profile (check it first with ``acme_ari.check_profile``);
+        ``replaces``: the ARI identifier (``acme_ari.ari_certificate_id``) of the
+        certificate this order renews. A 409 ``alreadyReplaced`` is a final AcmeError."""
         csr = x509.load_pem_x509_csr(csr_pem)
         names, _ips = crypto_util.get_identifiers_from_x509(csr.subject, csr.extensions)
-        new = messages.NewOrder(identifiers=[
-            messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=name) for name in names
-        ])
+        new = NewOrderReplacing(
+            identifiers=[messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=name)
+                         for name in names],
+            profile=profile, replaces=replaces,
+        )
         url, body = await self._post_for(self.directory["newOrder"], new, _created_order)
         info = _order_info(url, body, self._recorder.retry_after)
         authorizations = [await self.fetch_authorization(a) for a in info.authorization_urls]
         return replace(info, authorizations=authorizations)
+
+    async def renewal_info(self, cert_pem: bytes) -> RenewalWindow | None:
+        """The CA's ARI window for the certificate (RFC 9773), None when the directory has
+        no ``renewalInfo``. One GET through the guarded transport."""
+        try:
+            base: str = self.directory["renewalInfo"]
+        except KeyError:
+            return None
+        cert_id = ari_certificate_id(x509.load_pem_x509_certificate(cert_pem))
+        url = f"{base.rstrip('/')}/{cert_id}"
+        return await self._call(self._fetch_renewal_info, url)
+
+    def _fetch_renewal_info(self, url: str) -> RenewalWindow:
+        response = self._client.net.get(url, content_type="application/json")
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return parse_renewal_info(response.json(), retry_after)
+
+    async def revoke(self, cert_pem: bytes, reason: int) -> None:
+        """Revoke, signed with the account key (RFC 8555 7.6). Already revoked: done."""
+        revocation = messages.Revocation(
+            certificate=x509.load_pem_x509_certificate(cert_pem), reason=reason
+        )
+        await _already_revoked_is_done(
+            self._call(self._post, self.directory["revokeCert"], revocation)
+        )
+
+    async def revoke_with_certificate_key(
+        self, cert_pem: bytes, key_pem: bytes, reason: int
+    ) -> None:
+        """Revoke, signed with the certificate's own key (its JWK in the JWS header), so
+        the CA learns the key is compromised. Already revoked: done."""
+        revocation = messages.Revocation(
+            certificate=x509.load_pem_x509_certificate(cert_pem), reason=reason
+        )
+        jwk, alg = account_jwk(key_pem)
+        net = self._open_network(jwk, alg, None)
+        try:
+            await _already_revoked_is_done(
+                self._call(net.post, self.directory["revokeCert"], revocation,
+                           new_nonce_url=self.directory["newNonce"])
+            )
+        finally:
+            net.session.close()
 
     async def fetch_order(self, order_url: str) -> OrderInfo:
         body = await self._post_for(order_url, None, _order_body)
@@ -232,6 +294,45 @@ class AcmeGateway:
 
     async def _call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         return await translate(self._recorder, fn, *args, **kwargs)
+
+
+class NewOrderReplacing(messages.NewOrder):
+    """newOrder with RFC 9773's ``replaces`` (certbot's ``acme`` has no such field)."""
+
+    replaces: str | None = jose_field("replaces", omitempty=True)
+
+
+NetworkOpener = Callable[[JWK, JWASignature, "messages.RegistrationResource | None"],
+                         ClientNetwork]
+
+
+def _open_network(
+    jwk: JWK,
+    alg: JWASignature,
+    account: messages.RegistrationResource | None,
+    *,
+    verify: str | bool,
+    timeout: int,
+    allowed_networks: Sequence[IPNetwork],
+    recorder: ResponseRecorder,
+) -> ClientNetwork:
+    """A ClientNetwork on the guarded transport, its answers seen by ``recorder``."""
+    # requests accepts a CA bundle path for ``verify``; acme types it as bool only.
+    net = ClientNetwork(
+        jwk, account=account, alg=alg, verify_ssl=cast(bool, verify),
+        user_agent=USER_AGENT, timeout=timeout,
+    )
+    guard_session(net.session, allowed_networks)
+    net.session.hooks["response"].append(recorder)
+    return net
+
+
+async def _already_revoked_is_done(call: Awaitable[object]) -> None:
+    try:
+        await call
+    except AcmeError as exc:
+        if exc.acme_type != ACME_ERROR_PREFIX + "alreadyRevoked":
+            raise
 
 
 def _location(response: requests.Response) -> str:
@@ -307,6 +408,22 @@ class AcmeClients:
         self._timeout = request_timeout
         self._allowed = tuple(allowed_networks)
         self._directories: dict[str, messages.Directory] = {}
+
+    async def directory(self, directory_url: str) -> messages.Directory:
+        """The CA's directory, fetched once per process through the guarded transport."""
+        cached = self._directories.get(directory_url)
+        if cached is None:
+            cached = await translate(ResponseRecorder(), self._fetch_directory, directory_url)
+            self._directories[directory_url] = cached
+        return cached
+
+    def _fetch_directory(self, directory_url: str) -> messages.Directory:
+        with requests.Session() as session:
+            guard_session(session, self._allowed)
+            session.headers["User-Agent"] = USER_AGENT
+            response = session.get(directory_url, verify=self._verify, timeout=self._timeout)
+            response.raise_for_status()
+            return parse_directory(response.content)
 
     async def open(
         self, directory_url: str, key_pem: bytes, account_url: str | None

@@ -23,8 +23,11 @@ from shared.choices import ChallengeType
 class AcmeConversation(Protocol):
     """One account's conversation with a CA, for the length of one job."""
 
-    async def new_order(self, csr_pem: bytes) -> OrderInfo:
-        """Place an order; the answer carries its authorizations."""
+    async def new_order(
+        self, csr_pem: bytes, *, profile: str | None = None, replaces: str | None = None
+    ) -> OrderInfo:
+        """Place an order (in an ACME ``profile``; ``replaces``: the RFC 9773 identifier of
+        the certificate it renews); the answer carries its authorizations."""
         ...
 
     async def fetch_order(self, order_url: str) -> OrderInfo:

@@ -62,7 +62,7 @@ async def _place_order(step: Step) -> OrderInfo:
     req = step.request
     csr_pem = await _csr_for_order(step)
     await step.hold()
-    order = await step.acme.new_order(csr_pem)
+    order = await step.acme.new_order(csr_pem, profile=req.profile)
     req.order_url = order.url
     req.finalize_url = order.finalize_url
     req.order_status = order.status

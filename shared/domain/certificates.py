@@ -6,15 +6,20 @@ from datetime import datetime
 from uuid import UUID
 
 import idna
-from sqlalchemy import select
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.choices import RevocationReason
 from shared.crypto import Keyring
 from shared.domain import audit
 from shared.domain.pagination import Page, paginate
 from shared.domain.tokens import Principal
 from shared.errors import InvalidNames, NotFound
-from shared.models import Certificate, CertificateName
+from shared.models import AcmeAccount, Certificate, CertificateName, CertificateRequest
+from shared.models.base import utcnow
+from shared.runtime import Runtime
 from shared.states import CertificateStatus
 
 
@@ -78,3 +83,88 @@ async def export_private_key(
     audit.record(session, actor, "certificate.private_key_exported", "certificate", cert.id)
     await session.commit()
     return key_pem
+
+
+async def revoke_certificate(
+    session: AsyncSession,
+    runtime: Runtime,
+    certificate_id: UUID,
+    reason: RevocationReason,
+    actor: Principal,
+) -> Certificate:
+    """Revoke at the CA, then mark the certificate ``revoked`` (never renewed again).
+    ``key_compromise`` is signed with the certificate's own key, every other reason with
+    the account key. Revoking a revoked certificate changes nothing."""
+    cert = await get_certificate(session, certificate_id)
+    if cert.status is CertificateStatus.REVOKED:
+        return cert
+    account = await session.get(AcmeAccount, cert.acme_account_id)
+    if account is None:
+        raise NotFound(f"the certificate's ACME account {cert.acme_account_id} is gone")
+    leaf_pem = leaf_of(cert.chain_pem)
+    account_key = runtime.keyring.open(account.key_sealed, account.seal_context)
+    cert_key = None
+    if reason is RevocationReason.KEY_COMPROMISE:
+        cert_key = runtime.keyring.open(cert.private_key_sealed, cert.seal_context)
+    await session.commit()  # no transaction stays open while the CA is called
+    acme = await runtime.acme.open(account.directory_url, account_key, account.account_url)
+    try:
+        if cert_key is None:
+            await acme.revoke(leaf_pem, reason.code)
+        else:
+            await acme.revoke_with_certificate_key(leaf_pem, cert_key, reason.code)
+    finally:
+        acme.close()
+    marked = await session.execute(  # a concurrent revoke that got here first is kept
+        update(Certificate)
+        .where(Certificate.id == cert.id, Certificate.status != CertificateStatus.REVOKED)
+        .values(status=CertificateStatus.REVOKED, revoked_at=utcnow(),
+                revocation_reason=reason.value, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(marked, "rowcount", 0):
+        audit.record(session, actor, "certificate.revoked", "certificate", cert.id,
+                     serial=cert.serial, reason=reason.value)
+    await session.commit()
+    await session.refresh(cert)
+    return cert
+
+
+def leaf_of(chain: str) -> bytes:
+    """The first certificate of a PEM chain, in PEM."""
+    return x509.load_pem_x509_certificates(chain.encode())[0].public_bytes(Encoding.PEM)
+
+
+async def delete_certificate(
+    session: AsyncSession,
+    runtime: Runtime,
+    certificate_id: UUID,
+    actor: Principal,
+    *,
+    revoke: RevocationReason | None = None,
+) -> None:
+    """Remove the certificate and its sealed key; an audit tombstone keeps what it was. It
+    stays valid at the CA unless ``revoke`` gives a reason to revoke it first. Rows that
+    pointed at it (its request, requests and certificates that replace it) are kept and
+    their pointer cleared."""
+    if revoke is not None:
+        await revoke_certificate(session, runtime, certificate_id, revoke, actor)
+    cert = await get_certificate(session, certificate_id)
+    audit.record(
+        session, actor, "certificate.deleted", "certificate", cert.id, serial=cert.serial,
+        names=list(cert.names), fingerprint_sha256=cert.fingerprint_sha256,
+        status=cert.status.value,
+    )
+    await session.execute(
+        update(Certificate).where(Certificate.replaces_id == cert.id).values(replaces_id=None)
+    )
+    for column in (CertificateRequest.certificate_id, CertificateRequest.replaces_certificate_id):
+        await session.execute(
+            update(CertificateRequest).where(column == cert.id)
+            .values({column: None, CertificateRequest.version: CertificateRequest.version + 1})
+            .execution_options(synchronize_session=False)
+        )
+    await session.execute(delete(CertificateName).where(CertificateName.certificate_id == cert.id))
+    await session.execute(delete(Certificate).where(Certificate.id == cert.id))
+    session.expunge(cert)
+    await session.commit()

@@ -9,6 +9,8 @@ from uuid import UUID
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.acme_ari import check_profile, directory_meta
+from shared.acme_gateway import AcmeClients
 from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.config import Settings
 from shared.crypto import EC_CURVES, RSA_SIZES
@@ -56,6 +58,7 @@ class RequestSpec:
     dns_provider_id: UUID | None = None
     acme_account_id: UUID | None = None
     auto_renew: bool = True
+    profile: str | None = None
 
 
 def advance_job_id(request_id: UUID, version: int, origin: str = "advance") -> str:
@@ -151,8 +154,15 @@ async def resolve_account(session: AsyncSession, account_id: UUID | None) -> Acm
 
 
 async def create_request(
-    session: AsyncSession, queue: JobQueue, settings: Settings, spec: RequestSpec
+    session: AsyncSession,
+    queue: JobQueue,
+    settings: Settings,
+    spec: RequestSpec,
+    *,
+    acme: AcmeClients | None = None,
 ) -> CertificateRequest:
+    """Check the spec, write the request and ring the issuer. ``acme`` is needed for a
+    ``profile``: it is checked against the CA's directory before anything is written."""
     names = normalize_names(
         spec.common_name, spec.subject_alternative_names,
         challenge_type=spec.challenge_type,
@@ -162,11 +172,17 @@ async def create_request(
     key_size, curve = key_spec(spec)
     await check_challenge(session, spec, names)
     account = await resolve_account(session, spec.acme_account_id)
+    if spec.profile is not None:
+        if acme is None:
+            raise TypeError("a profile is checked against the CA's directory: pass acme")
+        await session.commit()  # no transaction held while the directory may be fetched
+        directory = await acme.directory(account.directory_url)
+        check_profile(directory_meta(directory), spec.profile)
     lineage = Lineage(
         common_name=names[0], names=names, key_type=spec.key_type, key_size=key_size,
         curve=curve, challenge_type=spec.challenge_type, validation=spec.validation,
         dns_provider_id=spec.dns_provider_id, acme_account_id=account.id,
-        auto_renew=spec.auto_renew,
+        auto_renew=spec.auto_renew, profile=spec.profile,
     )
     session.add(lineage)
     await session.flush()
@@ -187,8 +203,8 @@ def request_of(
         challenge_type=lineage.challenge_type, validation=lineage.validation,
         dns_provider_id=lineage.dns_provider_id, acme_account_id=lineage.acme_account_id,
         auto_renew=lineage.auto_renew, replaces_certificate_id=replaces_certificate_id,
-        status=RequestStatus.PENDING, next_run_at=utcnow(), attempts=0, polls=0,
-        challenges=[],
+        profile=lineage.profile, status=RequestStatus.PENDING, next_run_at=utcnow(),
+        attempts=0, polls=0, challenges=[],
     )
 
 

@@ -56,6 +56,8 @@ class Certificate(SealedKeyMixin, TimestampMixin, Base):
     @property
     def renew_before_seconds(self) -> int | None:
         return self.lineage.renew_before_seconds
+    revoked_at: Mapped[datetime | None]
+    revocation_reason: Mapped[str | None] = mapped_column(String(32))
 
     @property
     def alternate_chains(self) -> int:

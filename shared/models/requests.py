@@ -32,6 +32,7 @@ class CertificateRequest(SealedKeyMixin, TimestampMixin, Base):
     lineage_id: Mapped[UUID] = mapped_column(ForeignKey("lineages.id"), index=True)
     auto_renew: Mapped[bool]
     replaces_certificate_id: Mapped[UUID | None]
+    profile: Mapped[str | None] = mapped_column(String(64))  # ACME profile (newOrder)
     status: Mapped[RequestStatus] = mapped_column(str_enum(RequestStatus), index=True)
     error: Mapped[dict[str, Any] | None]
     certificate_id: Mapped[UUID | None]

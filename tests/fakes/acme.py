@@ -43,6 +43,7 @@ class ScriptedAcme:
     calls: list[Call] = field(default_factory=list)
     opened: int = 0
     closed: int = 0
+    order_options: list[dict[str, str | None]] = field(default_factory=list)  # per new_order
     _next: dict[str, deque[Any]] = field(default_factory=lambda: defaultdict(deque))
     _always: dict[str, Any] = field(default_factory=dict)
 
@@ -89,7 +90,10 @@ class ScriptedAcme:
             await self._call("open", directory_url)
         return self
 
-    async def new_order(self, csr_pem: bytes) -> OrderInfo:
+    async def new_order(
+        self, csr_pem: bytes, *, profile: str | None = None, replaces: str | None = None
+    ) -> OrderInfo:
+        self.order_options.append({"profile": profile, "replaces": replaces})
         result: OrderInfo = await self._call("new_order", csr_pem)
         return result
 

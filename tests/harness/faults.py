@@ -6,11 +6,18 @@ URL Pebble hands out already points at the proxy and later requests (orders, fin
 be faulted too. The proxy serves Pebble's own TLS certificate, so whatever trusts Pebble
 trusts the proxy. A fault's body can be repeated, streamed, to serve a huge response
 without holding it in memory.
+
+It also plays the parts Pebble 2.4.0 lacks: ``directory_extra`` is merged into Pebble's
+directory (``renewalInfo``, ``meta.profiles``), ``windows`` are the RFC 9773 answers served
+at ``/renewalInfo/<certificate id>``, and every signed POST is kept decoded in ``signed``
+(JWS is signed, not encrypted), so tests can read what a ``newOrder`` asked for.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import ssl
 import threading
 import time
@@ -18,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -64,6 +72,34 @@ class Seen:
 
 
 @dataclass
+class Signed:
+    """One signed POST as the CA received it: the JWS protected header and payload."""
+
+    path: str
+    protected: dict[str, Any]
+    payload: dict[str, Any] | None  # None: POST-as-GET
+
+
+@dataclass
+class Window:
+    """An ARI answer (RFC 9773 4.2): ``start``/``end`` RFC 3339 times."""
+
+    start: str
+    end: str
+    retry_after: int | None = None
+    explanation_url: str | None = None
+
+    def body(self) -> bytes:
+        answer: dict[str, Any] = {"suggestedWindow": {"start": self.start, "end": self.end}}
+        if self.explanation_url:
+            answer["explanationURL"] = self.explanation_url
+        return json.dumps(answer).encode()
+
+
+RENEWAL_INFO = "/renewalInfo/"
+
+
+@dataclass
 class FaultProxy:
     base_url: str
     directory_url: str
@@ -72,7 +108,31 @@ class FaultProxy:
     faults: list[Fault] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
+    signed: list[Signed] = field(default_factory=list)
+    directory_extra: dict[str, Any] = field(default_factory=dict)
+    windows: dict[str, Window] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def advertise_ari(self, profiles: dict[str, str] | None = None) -> None:
+        """Make the directory list ``renewalInfo`` (served here) and, optionally, profiles."""
+        extra: dict[str, Any] = {"renewalInfo": f"{self.base_url}{RENEWAL_INFO.rstrip('/')}"}
+        if profiles is not None:
+            extra["meta"] = {"profiles": profiles}
+        self.directory_extra = extra
+
+    def keep_signed(self, path: str, body: bytes) -> None:
+        try:
+            jws = json.loads(body)
+            protected = json.loads(_b64(jws["protected"]))
+            payload = json.loads(_b64(jws["payload"])) if jws["payload"] else None
+        except (ValueError, KeyError, TypeError):
+            return
+        with self.lock:
+            self.signed.append(Signed(path, protected, payload))
+
+    def signed_to(self, path_part: str) -> list[Signed]:
+        with self.lock:
+            return [s for s in self.signed if path_part in s.path]
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
@@ -101,43 +161,83 @@ class FaultProxy:
             return [s for s in self.seen if s.method == method and path_part in s.path]
 
 
-def _handler(proxy: FaultProxy, upstream: httpx.Client) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            return
+class _Handler(BaseHTTPRequestHandler):
+    proxy: FaultProxy
+    upstream: httpx.Client
 
-        def do_GET(self) -> None:
-            self._handle()
+    def log_message(self, format: str, *args: object) -> None:
+        return
 
-        def do_HEAD(self) -> None:
-            self._handle()
+    def do_GET(self) -> None:
+        self._handle()
 
-        def do_POST(self) -> None:
-            self._handle()
+    def do_HEAD(self) -> None:
+        self._handle()
 
-        def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = self.rfile.read(length) if length else b""
-            fault = proxy.take_fault(self.command, self.path)
-            if fault is not None:
-                proxy.record(self.command, self.path, fault.status)
-                self._reply(fault.status, fault.headers, fault.body, fault.repeat)
-                return
+    def do_POST(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        proxy = self.proxy
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length) if length else b""
+        if self.command == "POST":
+            proxy.keep_signed(self.path, body)
+        fault = proxy.take_fault(self.command, self.path)
+        if fault is not None:
+            proxy.record(self.command, self.path, fault.status)
+            _send(self, fault.status, fault.headers, fault.body, fault.repeat)
+        elif self.path.startswith(RENEWAL_INFO) and proxy.directory_extra:
+            self._renewal_info(self.path.removeprefix(RENEWAL_INFO))
+        else:
             proxy.wait_if_held(self.command, self.path)
-            # Host is kept: Pebble builds its URLs, and checks the JWS "url", from it.
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
-            answer = upstream.request(self.command, proxy.upstream + self.path,
-                                      headers=headers, content=body)
-            proxy.record(self.command, self.path, answer.status_code)
-            passed = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS}
-            self._reply(answer.status_code, passed, answer.content)
+            self._pass_on(body)
 
-        def _reply(
-            self, status: int, headers: dict[str, str], body: bytes, repeat: int = 1
-        ) -> None:
-            _send(self, status, headers, body, repeat)
+    def _pass_on(self, body: bytes) -> None:
+        proxy = self.proxy
+        # Host is kept: Pebble builds its URLs, and checks the JWS "url", from it.
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
+        answer = self.upstream.request(self.command, proxy.upstream + self.path,
+                                       headers=headers, content=body)
+        proxy.record(self.command, self.path, answer.status_code)
+        passed = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS}
+        content = answer.content
+        if self.path == "/dir" and answer.status_code == 200 and proxy.directory_extra:
+            content = _merged(content, proxy.directory_extra)
+        _send(self, answer.status_code, passed, content, 1)
 
-    return Handler
+    def _renewal_info(self, cert_id: str) -> None:
+        window = self.proxy.windows.get(cert_id)
+        if window is None:
+            self.proxy.record(self.command, self.path, 404)
+            problem = {"type": "urn:ietf:params:acme:error:malformed",
+                       "detail": "no such certificate"}
+            _send(self, 404, {"Content-Type": "application/problem+json"},
+                  json.dumps(problem).encode(), 1)
+            return
+        headers = {"Content-Type": "application/json"}
+        if window.retry_after is not None:
+            headers["Retry-After"] = str(window.retry_after)
+        self.proxy.record(self.command, self.path, 200)
+        _send(self, 200, headers, window.body(), 1)
+
+
+def _handler(proxy: FaultProxy, upstream: httpx.Client) -> type[BaseHTTPRequestHandler]:
+    return type("Handler", (_Handler,), {"proxy": proxy, "upstream": upstream})
+
+
+def _b64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _merged(directory: bytes, extra: dict[str, Any]) -> bytes:
+    document = json.loads(directory)
+    for key, value in extra.items():
+        if isinstance(value, dict):
+            document[key] = {**document.get(key, {}), **value}
+        else:
+            document[key] = value
+    return json.dumps(document).encode()
 
 
 def _send(

@@ -26,6 +26,9 @@ EXPECTED_OPERATIONS = {
         ("cancelCertificateRequest", "certificate-requests"),
     ("get", "/v1/certificates"): ("listCertificates", "certificates"),
     ("get", "/v1/certificates/{certificate_id}"): ("getCertificate", "certificates"),
+    ("delete", "/v1/certificates/{certificate_id}"): ("deleteCertificate", "certificates"),
+    ("post", "/v1/certificates/{certificate_id}/revoke"):
+        ("revokeCertificate", "certificates"),
     ("get", "/v1/certificates/{certificate_id}/pem"): ("getCertificatePem", "certificates"),
     ("get", "/v1/certificates/{certificate_id}/private-key"):
         ("getCertificatePrivateKey", "certificates"),

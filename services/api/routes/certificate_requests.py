@@ -35,7 +35,7 @@ async def create_certificate_request(
     ``awaiting_manual_validation``."""
     spec = RequestSpec(**body.model_dump())
     created = await requests.create_request(
-        session, resources.queue, resources.runtime.settings, spec
+        session, resources.queue, resources.runtime.settings, spec, acme=resources.runtime.acme
     )
     return CertificateRequestPublic.model_validate(created)
 

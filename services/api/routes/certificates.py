@@ -13,9 +13,10 @@ from services.api.deps import (
     SessionDep,
     Viewer,
 )
-from services.api.schemas.certificates import CertificatePublic, CertificateUpdate
+from services.api.schemas.certificates import CertificatePublic, CertificateUpdate, RevocationCreate
 from services.api.schemas.common import PageOf, UtcDatetime, page_of, problems
 from services.api.schemas.requests import CertificateRequestPublic
+from shared.choices import RevocationReason
 from shared.domain import certificates, renewals
 from shared.domain.requests import ring
 from shared.models.base import utcnow
@@ -103,6 +104,25 @@ async def update_certificate(
 
 
 @router.post(
+    "/{certificate_id}/revoke", operation_id="revokeCertificate",
+    responses=problems(400, 404, 422, 429, 502),
+)
+async def revoke_certificate(
+    certificate_id: UUID,
+    body: RevocationCreate,
+    session: SessionDep,
+    resources: ResourcesDep,
+    actor: Operator,
+) -> CertificatePublic:
+    """Revoke at the CA; the certificate becomes ``revoked`` and is never renewed again.
+    Revoking it again changes nothing."""
+    cert = await certificates.revoke_certificate(
+        session, resources.runtime, certificate_id, body.reason, actor
+    )
+    return CertificatePublic.model_validate(cert)
+
+
+@router.post(
     "/{certificate_id}/renew", operation_id="renewCertificate",
     status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409),
 )
@@ -114,3 +134,25 @@ async def renew_certificate(
     request = await renewals.renew_now(session, certificate_id, utcnow())
     await ring(resources.queue, request)
     return CertificateRequestPublic.model_validate(request)
+
+
+@router.delete(
+    "/{certificate_id}", operation_id="deleteCertificate", status_code=204,
+    response_class=Response, responses=problems(404, 422, 429, 502),
+)
+async def delete_certificate(
+    certificate_id: UUID,
+    session: SessionDep,
+    resources: ResourcesDep,
+    actor: Operator,
+    revoke: bool = Query(False, description="Revoke at the CA first"),
+    reason: RevocationReason = Query(  # noqa: B008
+        RevocationReason.CESSATION_OF_OPERATION, description="With revoke=true"
+    ),
+) -> Response:
+    """Remove the certificate and destroy its private key (an audit record keeps its
+    serial, names and fingerprint). It stays valid at the CA unless ``revoke=true``."""
+    await certificates.delete_certificate(
+        session, resources.runtime, certificate_id, actor, revoke=reason if revoke else None
+    )
+    return Response(status_code=204)

@@ -7,7 +7,7 @@ from uuid import UUID
 from pydantic import Field
 
 from services.api.schemas.common import ApiModel
-from shared.choices import KeyType
+from shared.choices import KeyType, RevocationReason
 from shared.states import CertificateStatus, RenewalSource
 
 MAX_RENEW_BEFORE_SECONDS = 398 * 86400
@@ -44,6 +44,8 @@ class CertificatePublic(ApiModel):
     renewal_error: dict[str, Any] | None = Field(
         description="The last failed renewal's problem; retried after a backoff"
     )
+    revoked_at: datetime | None = Field(None, description="When Certkeeper revoked it")
+    revocation_reason: RevocationReason | None = None
     alternate_chains: int = Field(description="How many alternate chains the CA offered")
     created_at: datetime
 
@@ -55,4 +57,12 @@ class CertificateUpdate(ApiModel):
     auto_renew: bool | None = Field(None, strict=True)
     renew_before_seconds: int | None = Field(
         None, ge=1, le=MAX_RENEW_BEFORE_SECONDS, strict=True
+    )
+
+
+class RevocationCreate(ApiModel):
+    reason: RevocationReason = Field(
+        RevocationReason.UNSPECIFIED,
+        description="key_compromise is signed with the certificate's own key, so the CA "
+        "can block the key; every other reason with the account key",
     )

@@ -29,6 +29,10 @@ class CertificateRequestCreate(ApiModel):
         None, description="Defaults to the only account; required when there are several"
     )
     auto_renew: bool = True
+    profile: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="An ACME profile the CA's directory lists (meta.profiles), e.g. tlsserver",
+    )
 
 
 class ChallengePublic(ApiModel):
@@ -75,6 +79,7 @@ class CertificateRequestPublic(ApiModel):
     replaces_certificate_id: UUID | None = Field(
         description="For a renewal: the certificate it replaces"
     )
+    profile: str | None = Field(None, description="The ACME profile sent in newOrder")
     challenges: list[ChallengePublic]
     certificate_id: UUID | None
     error: dict[str, Any] | None = Field(description="A problem object when the request failed")
