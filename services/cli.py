@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -56,12 +57,20 @@ def main(argv: Sequence[str] | None = None) -> None:
             return
         settings = load_settings()
         configure_logging(settings.log_level, log_sql=settings.log_sql)
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         _dispatch(args, settings)
     except ConfigError as exc:
         print(f"certkeeper: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so what the process opened (the CPU pool's processes)
+    is closed on the way out. uvicorn handles SIGTERM itself while it serves, then raises it
+    again once it has stopped: that second one lands here instead of killing the process."""
+    raise SystemExit(0)
 
 
 def _preflight(command: str, settings: Settings) -> None:
