@@ -97,9 +97,20 @@ def _create_lineages() -> None:
 def _backfill() -> None:
     bind = op.get_bind()
     meta = sa.MetaData()
-    requests = sa.Table("certificate_requests", meta, autoload_with=bind)
-    lineages = sa.Table("lineages", meta, autoload_with=bind)
-    certificates = sa.Table("certificates", meta, autoload_with=bind)
+    # Reflected for the copied columns; the ids are typed, so a UUID binds on both databases.
+    requests = sa.Table(
+        "certificate_requests", meta, sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("lineage_id", sa.Uuid()), sa.Column("acme_account_id", sa.Uuid()),
+        sa.Column("dns_provider_id", sa.Uuid()), autoload_with=bind,
+    )
+    lineages = sa.Table("lineages", meta, sa.Column("id", sa.Uuid(), primary_key=True),
+                        sa.Column("acme_account_id", sa.Uuid()),
+                        sa.Column("dns_provider_id", sa.Uuid()), autoload_with=bind)
+    certificates = sa.Table(
+        "certificates", meta, sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("request_id", sa.Uuid()), sa.Column("lineage_id", sa.Uuid()),
+        autoload_with=bind,
+    )
     now = datetime.now(UTC)
     for row in bind.execute(sa.select(requests)).mappings().all():
         lineage_id = uuid.uuid4()
