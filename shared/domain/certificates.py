@@ -145,8 +145,8 @@ async def delete_certificate(
 ) -> None:
     """Remove the certificate and its sealed key; an audit tombstone keeps what it was. It
     stays valid at the CA unless ``revoke`` gives a reason to revoke it first. Rows that
-    pointed at it (its request, requests and certificates that replace it) are kept and
-    their pointer cleared."""
+    pointed at it (its request, requests and certificates that replace it or that it
+    replaced) are kept and their pointer cleared."""
     if revoke is not None:
         await revoke_certificate(session, runtime, certificate_id, revoke, actor)
     cert = await get_certificate(session, certificate_id)
@@ -155,9 +155,8 @@ async def delete_certificate(
         names=list(cert.names), fingerprint_sha256=cert.fingerprint_sha256,
         status=cert.status.value,
     )
-    await session.execute(
-        update(Certificate).where(Certificate.replaces_id == cert.id).values(replaces_id=None)
-    )
+    for link in (Certificate.replaces_id, Certificate.replaced_by_id):
+        await session.execute(update(Certificate).where(link == cert.id).values({link: None}))
     for column in (CertificateRequest.certificate_id, CertificateRequest.replaces_certificate_id):
         await session.execute(
             update(CertificateRequest).where(column == cert.id)

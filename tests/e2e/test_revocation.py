@@ -134,6 +134,20 @@ def test_delete_destroys_the_key_and_keeps_a_tombstone(stack: Stack) -> None:
     assert _ca_status(stack, old["serial"])[0] == "Valid"  # deletion is not revocation
 
 
+def test_deleting_a_renewal_keeps_the_certificate_it_replaced(stack: Stack) -> None:
+    """Found by the fuzzer: the renewed certificate points at its renewal
+    (``replaced_by_id``); deleting the renewal must clear that pointer, not fail."""
+    old, new = (_issue(stack, f"renewal-{n}.example.test") for n in ("old", "new"))
+    query(stack, f"UPDATE certificates SET replaces_id = '{old['id']}' WHERE id = '{new['id']}'")
+    query(stack, f"UPDATE certificates SET replaced_by_id = '{new['id']}' "
+                 f"WHERE id = '{old['id']}'")
+    client = stack.client()
+    deleted = client.delete(f"/v1/certificates/{new['id']}")
+    assert deleted.status_code == 204, deleted.text
+    kept = client.get(f"/v1/certificates/{old['id']}").json()
+    assert kept["replaced_by_id"] is None and kept["id"] == old["id"]
+
+
 def test_delete_with_revoke_revokes_first(stack: Stack) -> None:
     cert = _issue(stack, "delete-revoke.example.test")
     deleted = stack.client().delete(f"/v1/certificates/{cert['id']}", params={"revoke": "true"})
