@@ -6,23 +6,17 @@ SIGTERM or SIGINT stops it gracefully: no new jobs, running ones may finish (see
 
 from __future__ import annotations
 
-import asyncio
-import signal
-
 from services.issuer.wiring import running_issuer
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.queue import QUEUE_ERRORS
-from shared.runtime import build_runtime
+from shared.runtime import build_runtime, stop_on_signals
 
 
 async def run_issuer_worker(settings: Settings) -> None:
     if settings.redis_url is None:
         raise ConfigError("CERTKEEPER_REDIS_URL is required for `worker issuer`")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     runtime = build_runtime(settings)
     try:
         async with running_issuer(settings, runtime, stop):

@@ -4,7 +4,6 @@ all-in-one`` both start it from here; it rings the issuer through the queue it i
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,7 +11,7 @@ from services.renewer.renewer import Renewer, run_renewer
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.queue import QUEUE_ERRORS, ArqQueue, JobQueue
-from shared.runtime import Runtime, build_runtime
+from shared.runtime import Runtime, build_runtime, stop_on_signals
 
 
 @asynccontextmanager
@@ -33,10 +32,7 @@ async def run_renewer_worker(settings: Settings) -> None:
     """``certkeeper worker renewer``: SIGTERM or SIGINT stops it after the current pass."""
     if settings.redis_url is None:
         raise ConfigError("CERTKEEPER_REDIS_URL is required for `worker renewer`")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     runtime = build_runtime(settings)
     try:
         queue = await ArqQueue.connect(settings.redis_url, wait_until=stop)
