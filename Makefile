@@ -21,7 +21,7 @@ TESTS ?= tests
 # Examples per API operation for `make fuzz` (the suite runs 20).
 FUZZ_EXAMPLES ?= 200
 
-.PHONY: help install system-packages venv lint test fuzz bench run demo demo-stop clean distclean
+.PHONY: help install system-packages venv lint test fuzz bench bench-renewer run demo demo-stop clean distclean
 
 help:
 	@echo "make install    Debian packages (only missing ones) + $(VENV) with certkeeper[dev]"
@@ -31,6 +31,7 @@ help:
 	@echo "make lint       ruff check + mypy (strict)"
 	@echo "make fuzz       fuzz the live API (schemathesis) with $(FUZZ_EXAMPLES) examples per operation"
 	@echo "make bench      issuance latency and throughput against Pebble, vs a raw acme client"
+	@echo "make bench-renewer  one renewer pass over 100,000 certificates in Postgres, vs raw SQL"
 	@echo "make run        certkeeper all-in-one with embedded defaults (SQLite in ./data)"
 	@echo "make clean      stop the demo, remove ./data/demo and caches"
 	@echo "make distclean  clean + remove $(VENV)"
@@ -61,6 +62,9 @@ fuzz: install
 
 bench: install
 	$(BIN)/python -m bench.issuance
+
+bench-renewer: install
+	$(BIN)/python -m bench.renewer_pass
 
 run: venv
 	$(BIN)/certkeeper all-in-one

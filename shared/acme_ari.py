@@ -20,6 +20,8 @@ from shared.errors import ValidationProblem
 MIN_RETRY_AFTER_SECONDS = 60
 MAX_RETRY_AFTER_SECONDS = 86_400
 DEFAULT_RETRY_AFTER_SECONDS = 6 * 3600  # when the CA sends none (RFC 9773 4.3.3)
+# A newOrder whose ``replaces`` names a certificate already replaced (RFC 9773 7.4).
+ALREADY_REPLACED = "urn:ietf:params:acme:error:alreadyReplaced"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +40,25 @@ class InvalidProfile(ValidationProblem):
 
 
 def ari_certificate_id(cert: x509.Certificate) -> str:
-    """base64url(AKI keyIdentifier) "." base64url(serial as DER INTEGER content octets)."""
-    aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    """base64url(AKI keyIdentifier) "." base64url(serial as DER INTEGER content octets).
+    Raises ValueError for a certificate without an Authority Key Identifier (no ARI)."""
+    try:
+        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    except x509.ExtensionNotFound as exc:
+        raise ValueError("the certificate has no Authority Key Identifier") from exc
     if aki.key_identifier is None:
         raise ValueError("the certificate's Authority Key Identifier has no keyIdentifier")
     serial = cert.serial_number
     serial_der = serial.to_bytes((serial.bit_length() + 8) // 8, "big", signed=True)
     return f"{b64.b64encode(aki.key_identifier).decode()}.{b64.b64encode(serial_der).decode()}"
+
+
+def ari_id_of_chain(chain_pem: str) -> str | None:
+    """The identifier of a chain's leaf, None when it has none (no AKI: ARI cannot name it)."""
+    try:
+        return ari_certificate_id(x509.load_pem_x509_certificate(chain_pem.encode()))
+    except ValueError:
+        return None
 
 
 def clamp_retry_after(seconds: float | None) -> int:

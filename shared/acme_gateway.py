@@ -29,13 +29,11 @@ from josepy.jwa import ES256, ES384, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 from requests.utils import parse_header_links
 
-from shared.acme_ari import RenewalWindow, ari_certificate_id, parse_renewal_info
-from shared.acme_directory import fetch_directory, parse_directory
+from shared.acme_directory import fetch_directory
 from shared.acme_errors import (
     ACME_ERROR_PREFIX,
     AcmeResponseInvalid,
     ResponseRecorder,
-    parse_retry_after,
     problem_dict,
     translate,
 )
@@ -191,21 +189,10 @@ class AcmeGateway:
         authorizations = [await self.fetch_authorization(a) for a in info.authorization_urls]
         return replace(info, authorizations=authorizations)
 
-    async def renewal_info(self, cert_pem: bytes) -> RenewalWindow | None:
-        """The CA's ARI window for the certificate (RFC 9773), None when the directory has
-        no ``renewalInfo``. One GET through the guarded transport."""
-        try:
-            base: str = self.directory["renewalInfo"]
-        except KeyError:
-            return None
-        cert_id = ari_certificate_id(x509.load_pem_x509_certificate(cert_pem))
-        url = f"{base.rstrip('/')}/{cert_id}"
-        return await self._call(self._fetch_renewal_info, url)
-
-    def _fetch_renewal_info(self, url: str) -> RenewalWindow:
-        response = self._client.net.get(url, content_type="application/json")
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return parse_renewal_info(response.json(), retry_after)
+    @property
+    def has_renewal_info(self) -> bool:
+        """Whether the CA serves ARI (RFC 9773): only then does an order carry ``replaces``."""
+        return renewal_info_base(self.directory) is not None
 
     async def revoke(self, cert_pem: bytes, reason: int) -> None:
         """Revoke, signed with the account key (RFC 8555 7.6). Already revoked: done."""
@@ -335,6 +322,14 @@ async def _already_revoked_is_done(call: Awaitable[object]) -> None:
             raise
 
 
+def renewal_info_base(directory: messages.Directory) -> str | None:
+    try:
+        base: str = directory["renewalInfo"]
+    except KeyError:
+        return None
+    return base.rstrip("/")
+
+
 def _location(response: requests.Response) -> str:
     location = response.headers.get("Location")
     if not location:
@@ -392,46 +387,3 @@ def _authz_info(url: str, body: messages.Authorization) -> AuthorizationInfo:
         challenges=found,
         error=error,
     )
-
-
-class AcmeClients:
-    """Opens gateways with the process's TLS trust and timeout; caches each CA's directory."""
-
-    def __init__(
-        self,
-        *,
-        ca_bundle: str | None,
-        request_timeout: int,
-        allowed_networks: Sequence[IPNetwork] = (),
-    ) -> None:
-        self._verify: str | bool = ca_bundle or True
-        self._timeout = request_timeout
-        self._allowed = tuple(allowed_networks)
-        self._directories: dict[str, messages.Directory] = {}
-
-    async def directory(self, directory_url: str) -> messages.Directory:
-        """The CA's directory, fetched once per process through the guarded transport."""
-        cached = self._directories.get(directory_url)
-        if cached is None:
-            cached = await translate(ResponseRecorder(), self._fetch_directory, directory_url)
-            self._directories[directory_url] = cached
-        return cached
-
-    def _fetch_directory(self, directory_url: str) -> messages.Directory:
-        with requests.Session() as session:
-            guard_session(session, self._allowed)
-            session.headers["User-Agent"] = USER_AGENT
-            response = session.get(directory_url, verify=self._verify, timeout=self._timeout)
-            response.raise_for_status()
-            return parse_directory(response.content)
-
-    async def open(
-        self, directory_url: str, key_pem: bytes, account_url: str | None
-    ) -> AcmeGateway:
-        directory: messages.Directory | str = self._directories.get(directory_url, directory_url)
-        gateway = await AcmeGateway.connect(
-            directory, key_pem, account_url=account_url, verify=self._verify,
-            request_timeout=self._timeout, allowed_networks=self._allowed,
-        )
-        self._directories[directory_url] = gateway.directory
-        return gateway

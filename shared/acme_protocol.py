@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from shared.acme_clients import AcmeClients
 from shared.acme_gateway import (
-    AcmeClients,
     AcmeGateway,
     AuthorizationInfo,
     DownloadedChain,
@@ -43,6 +43,11 @@ class AcmeConversation(Protocol):
     async def finalize(self, order_url: str, finalize_url: str, csr_pem: bytes) -> OrderInfo: ...
 
     async def download(self, certificate_url: str) -> DownloadedChain: ...
+
+    @property
+    def has_renewal_info(self) -> bool:
+        """Whether the CA serves ARI (RFC 9773), so an order may carry ``replaces``."""
+        ...
 
     def key_authorization(self, token: str) -> str:
         """The token joined to the account key's thumbprint (RFC 8555 8.1)."""

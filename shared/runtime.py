@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.acme_gateway import AcmeClients
+from shared.acme_clients import AcmeClients
 from shared.config import Settings
 from shared.crypto import Keyring, load_keyring
 from shared.db import Sessions, create_engine, create_sessions

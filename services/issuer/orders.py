@@ -14,6 +14,7 @@ import logging
 from dataclasses import replace
 
 from services.issuer.context import Step
+from shared.acme_ari import ALREADY_REPLACED, ari_id_of_chain
 from shared.acme_errors import AcmeResponseInvalid
 from shared.acme_gateway import AuthorizationInfo, OrderInfo, dns01_txt_value
 from shared.acme_protocol import AcmeConversation
@@ -21,7 +22,7 @@ from shared.choices import ChallengeType
 from shared.cpu import generate_key
 from shared.crypto import make_csr
 from shared.errors import AcmeError
-from shared.models import Challenge
+from shared.models import Certificate, Challenge
 from shared.models.base import Base
 from shared.names import DNS01_PREFIX
 from shared.states import AuthzStatus, RequestStatus
@@ -61,8 +62,17 @@ async def start_order(step: Step) -> float | None:
 async def _place_order(step: Step) -> OrderInfo:
     req = step.request
     csr_pem = await _csr_for_order(step)
+    replaces = await _replaces(step)
     await step.hold()
-    order = await step.acme.new_order(csr_pem, profile=req.profile)
+    try:
+        order = await step.acme.new_order(csr_pem, profile=req.profile, replaces=replaces)
+    except AcmeError as exc:
+        if replaces is None or exc.acme_type != ALREADY_REPLACED:
+            raise
+        # An earlier order of ours (its URL lost in a crash) or another client's already
+        # replaces it: RFC 9773 lets the renewal go on as a plain order.
+        logger.info("request.already_replaced", extra={"request_id": str(req.id)})
+        order = await step.acme.new_order(csr_pem, profile=req.profile)
     req.order_url = order.url
     req.finalize_url = order.finalize_url
     req.order_status = order.status
@@ -71,6 +81,16 @@ async def _place_order(step: Step) -> OrderInfo:
     await step.commit()
     logger.info("request.order_created", extra={"request_id": str(req.id), "order": order.url})
     return order
+
+
+async def _replaces(step: Step) -> str | None:
+    """For a renewal at a CA that serves ARI: the RFC 9773 identifier of the certificate
+    it replaces (still in the repository; a deleted one is replaced by a plain order)."""
+    old_id = step.request.replaces_certificate_id
+    if old_id is None or not step.acme.has_renewal_info:
+        return None
+    old = await step.session.get(Certificate, old_id)
+    return None if old is None else ari_id_of_chain(old.chain_pem)
 
 
 async def _csr_for_order(step: Step) -> bytes:

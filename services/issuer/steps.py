@@ -18,7 +18,7 @@ from services.issuer.solvers import make_answerable
 from shared.acme_gateway import OrderInfo
 from shared.choices import ValidationMode
 from shared.crypto import certificate_facts
-from shared.domain.renewals import plan_renewal, supersede
+from shared.domain.renewals import plan_new_certificate, supersede
 from shared.errors import AcmeError, ValidationFailed
 from shared.models import Certificate, CertificateName, CertificateRequest, Challenge, Lineage
 from shared.states import AuthzStatus, CertificateStatus, RequestStatus
@@ -143,7 +143,7 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
         status=CertificateStatus.ACTIVE, auto_renew=lineage.auto_renew, lineage=lineage,
         private_key_sealed=b"",
     )
-    plan_renewal(cert, lineage, step.now)
+    plan_new_certificate(cert, lineage, step.now)
     cert.private_key_sealed = step.keyring.seal(key_pem, cert.seal_context)
     rows = [cert, *(CertificateName(certificate=cert, name=n) for n in set(facts.names))]
     for row in rows:

@@ -19,7 +19,7 @@ async def running_renewer(
     settings: Settings, runtime: Runtime, queue: JobQueue, stop: asyncio.Event
 ) -> AsyncIterator[Renewer]:
     """Run the renewer loop until ``stop`` is set or the block exits."""
-    renewer = Renewer(settings, runtime.sessions, queue)
+    renewer = Renewer(settings, runtime.sessions, queue, runtime.acme)
     task = asyncio.create_task(run_renewer(renewer, stop), name="renewer")
     try:
         yield renewer

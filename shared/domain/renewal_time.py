@@ -35,20 +35,36 @@ def renewal_time(
 ) -> tuple[datetime, RenewalSource]:
     """The moment to renew and what decided it.
 
-    ``renew_before`` (the lineage's override) wins; then the CA's window, where ``draw`` in
-    [0, 1) picks a uniformly random moment inside it (a window already over means now);
-    otherwise the lifetime rule: when a third of the lifetime remains, half under 10 days.
-    No answer is before ``not_before``.
+    Inside the CA's window, ``draw`` in [0, 1) picks a uniformly random moment (a window
+    already over means now; a window that is empty or lies past ``not_after`` is no advice).
+    ``renew_before`` (the lineage's override) wins over the lifetime rule and over the
+    window, except that the CA may always bring a renewal forward: a window moment earlier
+    than the override's is taken (a CA revoking early announces it this way). Without
+    either: when a third of the lifetime remains, half under 10 days. No answer is before
+    ``not_before``.
     """
+    suggested = _in_window(ari, not_after, now, draw)
     if renew_before is not None:
-        return max(not_after - renew_before, not_before), RenewalSource.OVERRIDE
-    if ari is not None and ari.end > ari.start:
-        if ari.end <= now:
-            return now, RenewalSource.ARI
-        return ari.start + (ari.end - ari.start) * min(max(draw, 0.0), 1.0), RenewalSource.ARI
+        override = max(not_after - renew_before, not_before)
+        if suggested is not None and suggested < override:
+            return suggested, RenewalSource.ARI
+        return override, RenewalSource.OVERRIDE
+    if suggested is not None:
+        return suggested, RenewalSource.ARI
     lifetime = not_after - not_before
     remaining = lifetime / 2 if lifetime < SHORT_LIFETIME else lifetime / 3
     return not_after - remaining, RenewalSource.LIFETIME
+
+
+def _in_window(
+    ari: AriWindow | None, not_after: datetime, now: datetime, draw: float
+) -> datetime | None:
+    if ari is None or ari.end <= ari.start:
+        return None
+    if ari.end <= now:
+        return now
+    moment = ari.start + (ari.end - ari.start) * min(max(draw, 0.0), 1.0)
+    return moment if moment < not_after else None
 
 
 def renewal_backoff(failures: int) -> timedelta:

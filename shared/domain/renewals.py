@@ -4,13 +4,15 @@ change (``auto_renew``, ``renew_before_seconds``)."""
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.domain.renewal_time import renewal_time
+from shared.acme_ari import RenewalWindow
+from shared.domain.renewal_time import AriWindow, renewal_time
 from shared.domain.requests import request_of
 from shared.errors import Conflict, NotFound
 from shared.models import Certificate, CertificateRequest, Lineage
@@ -18,13 +20,46 @@ from shared.states import CertificateStatus
 
 
 def plan_renewal(cert: Certificate, lineage: Lineage, now: datetime) -> None:
-    """Set the certificate's renewal time from its lifetime and the lineage's override.
-    The seam for the CA's advice: :func:`renewal_time` takes an ARI window and a draw."""
+    """Set the certificate's renewal time from its lifetime, the CA's last known window
+    (a new uniformly random moment inside it) and the lineage's override."""
     before = lineage.renew_before_seconds
     cert.renewal_at, cert.renewal_source = renewal_time(
         cert.not_before, cert.not_after, now,
         renew_before=None if before is None else timedelta(seconds=before),
+        ari=known_window(cert),
+        draw=random.random(),  # noqa: S311 - spreads renewals over the window, no secret
     )
+
+
+def plan_new_certificate(cert: Certificate, lineage: Lineage, now: datetime) -> None:
+    """A certificate just stored: planned from its lifetime, and its CA asked for a window
+    on the renewer's next pass (a CA without ARI answers that once)."""
+    plan_renewal(cert, lineage, now)
+    cert.ari_check_at = now if cert.auto_renew else None
+
+
+def known_window(cert: Certificate) -> AriWindow | None:
+    if cert.ari_window_start is None or cert.ari_window_end is None:
+        return None
+    return AriWindow(cert.ari_window_start, cert.ari_window_end)
+
+
+def record_renewal_info(
+    cert: Certificate, lineage: Lineage, answer: RenewalWindow | None, now: datetime
+) -> None:
+    """The CA's answer to "when should this be renewed?" (RFC 9773): ask again after its
+    Retry-After; a window that moved gets a new random moment, one that did not keeps the
+    moment drawn before (asking again must not re-roll the dice). ``None``: the CA has no
+    ARI, and is not asked again for this certificate."""
+    if answer is None:
+        cert.ari_check_at = None
+        return
+    cert.ari_check_at = now + timedelta(seconds=answer.retry_after_seconds)
+    window = AriWindow(answer.start, answer.end)
+    if window != known_window(cert):
+        cert.ari_window_start, cert.ari_window_end = window.start, window.end
+        if cert.renewal_request_id is None:
+            plan_renewal(cert, lineage, now)
 
 
 async def supersede(session: AsyncSession, old_id: UUID, new_id: UUID) -> None:
@@ -45,6 +80,7 @@ def start_renewal(session: AsyncSession, cert: Certificate, now: datetime) -> Ce
     request.next_run_at = now
     session.add(request)
     cert.renewal_request_id = request.id
+    cert.ari_check_at = None  # its successor is asked about its own window
     return request
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.acme_ari import check_profile, directory_meta
-from shared.acme_gateway import AcmeClients
+from shared.acme_clients import AcmeClients
 from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.config import Settings
 from shared.crypto import EC_CURVES, RSA_SIZES

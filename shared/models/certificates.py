@@ -50,14 +50,19 @@ class Certificate(SealedKeyMixin, TimestampMixin, Base):
     renewal_error: Mapped[dict[str, Any] | None]
     renewal_lease_owner: Mapped[str | None] = mapped_column(String(64))
     renewal_lease_until: Mapped[datetime | None]
+    # The CA's renewal window (RFC 9773), as last answered, and when to ask again (None:
+    # never, the CA has no ARI). The renewer claims a row when this or renewal_at is due.
+    ari_window_start: Mapped[datetime | None]
+    ari_window_end: Mapped[datetime | None]
+    ari_check_at: Mapped[datetime | None] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None]
+    revocation_reason: Mapped[str | None] = mapped_column(String(32))
 
     lineage: Mapped[Lineage] = relationship(lazy="joined", innerjoin=True)
 
     @property
     def renew_before_seconds(self) -> int | None:
         return self.lineage.renew_before_seconds
-    revoked_at: Mapped[datetime | None]
-    revocation_reason: Mapped[str | None] = mapped_column(String(32))
 
     @property
     def alternate_chains(self) -> int:

@@ -122,6 +122,20 @@ class Stack:
         raise AssertionError(f"request {request_id} stuck after {timeout}s: {body}\n"
                              + self.logs())
 
+    def wait_certificate(
+        self, certificate_id: str, done: Callable[[dict[str, Any]], bool], timeout: float
+    ) -> dict[str, Any]:
+        """Poll the certificate until ``done`` holds for it."""
+        client = self.client()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            body: dict[str, Any] = client.get(f"/v1/certificates/{certificate_id}").json()
+            if done(body):
+                return body
+            time.sleep(0.2)
+        raise AssertionError(f"certificate {certificate_id} not as wanted after {timeout}s: "
+                             f"{body}\n" + self.logs())
+
     def logs(self) -> str:
         return "\n".join(
             f"--- {p.name}\n" + p.read_text(errors="replace")[-4000:]

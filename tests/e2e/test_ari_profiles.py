@@ -14,7 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from shared.acme_ari import ari_certificate_id
-from shared.acme_gateway import AcmeClients, AcmeGateway
+from shared.acme_clients import AcmeClients
+from shared.acme_gateway import AcmeGateway
 from shared.choices import KeyType
 from shared.crypto import generate_private_key, make_csr
 from shared.errors import AcmeError
@@ -75,9 +76,13 @@ def test_a_profile_the_ca_does_not_list_is_refused_before_any_row(stack: Stack) 
 
 
 @pytest.fixture
-async def gateway(stack: Stack) -> AsyncIterator[AcmeGateway]:
-    clients = AcmeClients(ca_bundle=_proxy(stack).ca_bundle, request_timeout=10,
-                          allowed_networks=LOOPBACK)
+def clients(stack: Stack) -> AcmeClients:
+    return AcmeClients(ca_bundle=_proxy(stack).ca_bundle, request_timeout=10,
+                       allowed_networks=LOOPBACK)
+
+
+@pytest.fixture
+async def gateway(stack: Stack, clients: AcmeClients) -> AsyncIterator[AcmeGateway]:
     key = _key()
     opened = await clients.open(_proxy(stack).directory_url, key, None)
     await opened.register(contact_email=None, terms_of_service_agreed=True)
@@ -126,7 +131,7 @@ def _fault_409(body: bytes) -> Fault:
 @pytest.mark.parametrize(("retry_after", "expected"),
                          [(5, 60), (3600, 3600), (10**7, 86_400), (None, 21_600)])
 async def test_renewal_info_serves_the_window_and_a_clamped_retry_after(
-    stack: Stack, gateway: AcmeGateway, retry_after: int | None, expected: int
+    stack: Stack, clients: AcmeClients, retry_after: int | None, expected: int
 ) -> None:
     cert = _issued(stack, f"ari-{retry_after}.example.test")
     leaf = _leaf(stack, cert["certificate_id"])
@@ -136,7 +141,7 @@ async def test_renewal_info_serves_the_window_and_a_clamped_retry_after(
         start.isoformat(), (start + timedelta(hours=2)).isoformat().replace("+00:00", "Z"),
         retry_after=retry_after, explanation_url="https://ca.example/why",
     )
-    window = await gateway.renewal_info(leaf)
+    window = await clients.renewal_info(_proxy(stack).directory_url, leaf.decode())
     assert window is not None
     assert (window.start, window.end) == (start, start + timedelta(hours=2))
     assert window.retry_after_seconds == expected
@@ -162,12 +167,8 @@ async def test_renewal_info_against_a_pebble_that_advertises_it(stack: Stack) ->
         pytest.skip("the installed Pebble advertises no renewalInfo (2.4.0 has no ARI)")
     clients = AcmeClients(ca_bundle=stack.pebble.ca_bundle, request_timeout=10,
                           allowed_networks=LOOPBACK)
-    key = _key()
-    gateway = await clients.open(stack.pebble.directory_url, key, None)
-    try:
-        cert = _issued(stack, "ari-native.example.test")
-        window = await gateway.renewal_info(_leaf(stack, cert["certificate_id"]))
-        assert window is not None and window.start < window.end
-        assert 60 <= window.retry_after_seconds <= 86_400
-    finally:
-        gateway.close()
+    cert = _issued(stack, "ari-native.example.test")
+    leaf = _leaf(stack, cert["certificate_id"]).decode()
+    window = await clients.renewal_info(stack.pebble.directory_url, leaf)
+    assert window is not None and window.start < window.end
+    assert 60 <= window.retry_after_seconds <= 86_400

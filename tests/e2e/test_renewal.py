@@ -27,6 +27,7 @@ from tests.e2e.stack import (
 from tests.harness.postgres import PostgresServer, postgres_server
 from tests.harness.process import temp_dir
 from tests.harness.redis import redis_server
+from tests.harness.seed import certificates_sql
 
 LIFETIME = {"certificateValidityPeriod": 120}
 
@@ -39,20 +40,6 @@ def short_lived(topology: str) -> Iterator[Stack]:
     else:
         with embedded_stack(pebble_config=LIFETIME) as stack:
             yield with_account(stack)
-
-
-def wait_certificate(
-    stack: Stack, certificate_id: str, status: str, timeout: float
-) -> dict[str, Any]:
-    client = stack.client()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = client.get(f"/v1/certificates/{certificate_id}").json()
-        if body["status"] == status:
-            return body
-        time.sleep(0.5)
-    raise AssertionError(f"certificate {certificate_id} not {status} after {timeout}s\n"
-                         + stack.logs())
 
 
 def at(value: str) -> datetime:
@@ -73,7 +60,8 @@ def test_a_two_minute_certificate_is_renewed_before_it_expires(topology: str) ->
         assert lifetime.total_seconds() <= 121, first
         assert first["renewal_source"] == "lifetime" and first["auto_renew"] is True
         assert at(first["renewal_at"]) == at(first["not_after"]) - lifetime / 2
-        renewed = wait_certificate(stack, first["id"], "renewed", timeout=lifetime.total_seconds())
+        renewed = stack.wait_certificate(first["id"], lambda c: c["status"] == "renewed",
+                                         timeout=lifetime.total_seconds())
         second = client.get(f"/v1/certificates/{renewed['replaced_by_id']}").json()
         assert second["status"] == "active" and second["replaces_id"] == first["id"]
         assert second["lineage_id"] == first["lineage_id"]
@@ -86,39 +74,7 @@ def test_a_two_minute_certificate_is_renewed_before_it_expires(topology: str) ->
 
 
 DUE = 200
-ACCOUNT = "00000000-0000-4000-8000-000000000001"
-# 200 active, auto-renewing certificates whose renewal time has come, each the first of
-# its lineage (with the request that issued it), written as rows: the renewer's decisions
-# are under test here, not Pebble.
-SEED = f"""
-INSERT INTO acme_accounts (id, directory_url, terms_of_service_agreed, status, account_url,
-    key_sealed, created_at, updated_at)
-VALUES ('{ACCOUNT}', 'https://ca.test/dir', true, 'valid', 'https://ca.test/acct/1',
-    '\\x00'::bytea, now(), now());
-INSERT INTO lineages (id, common_name, names, key_type, curve, challenge_type, validation,
-    acme_account_id, auto_renew, created_at, updated_at)
-SELECT md5('l' || i)::uuid, 'n' || i || '.example.test',
-    json_build_array('n' || i || '.example.test'), 'ec', 'p-256', 'http-01', 'automatic',
-    '{ACCOUNT}', true, now(), now()
-FROM generate_series(1, {DUE}) AS i;
-INSERT INTO certificate_requests (id, lineage_id, common_name, names, key_type, curve,
-    challenge_type, validation, acme_account_id, auto_renew, status, version, attempts,
-    polls, orders_placed, certificate_id, created_at, updated_at)
-SELECT md5('r' || i)::uuid, md5('l' || i)::uuid, 'n' || i || '.example.test',
-    json_build_array('n' || i || '.example.test'), 'ec', 'p-256', 'http-01', 'automatic',
-    '{ACCOUNT}', true, 'issued', 1, 0, 0, 1, md5('c' || i)::uuid, now(), now()
-FROM generate_series(1, {DUE}) AS i;
-INSERT INTO certificates (id, request_id, lineage_id, acme_account_id, common_name, names,
-    serial, not_before, not_after, issuer, fingerprint_sha256, key_type, chain_pem,
-    alternate_chains_pem, private_key_sealed, status, auto_renew, renewal_at,
-    renewal_source, renewal_attempts, created_at, updated_at)
-SELECT md5('c' || i)::uuid, md5('r' || i)::uuid, md5('l' || i)::uuid, '{ACCOUNT}',
-    'n' || i || '.example.test', json_build_array('n' || i || '.example.test'), to_hex(i),
-    now() - interval '60 days', now() + interval '30 days', 'CN=Test CA',
-    md5('f' || i) || md5('g' || i), 'ec', '-', '[]'::json, '\\x00'::bytea, 'active', true,
-    now() - interval '1 minute', 'lifetime', 0, now(), now()
-FROM generate_series(1, {DUE}) AS i;
-"""
+SEED = certificates_sql(DUE, DUE)
 
 
 def psql(pg: PostgresServer, sql: str) -> list[str]:

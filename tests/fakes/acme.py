@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from shared.acme_ari import RenewalWindow
 from shared.acme_gateway import AuthorizationInfo, ChallengeInfo, DownloadedChain, OrderInfo
 from shared.acme_protocol import AcmeConnector, AcmeConversation
 from shared.choices import ChallengeType
@@ -44,6 +45,7 @@ class ScriptedAcme:
     opened: int = 0
     closed: int = 0
     order_options: list[dict[str, str | None]] = field(default_factory=list)  # per new_order
+    has_renewal_info: bool = False  # the CA's directory lists renewalInfo (RFC 9773)
     _next: dict[str, deque[Any]] = field(default_factory=lambda: defaultdict(deque))
     _always: dict[str, Any] = field(default_factory=dict)
 
@@ -89,6 +91,13 @@ class ScriptedAcme:
         if self._next["open"] or "open" in self._always:
             await self._call("open", directory_url)
         return self
+
+    async def renewal_info(self, directory_url: str, chain_pem: str) -> RenewalWindow | None:
+        """As ``AcmeClients``: None from a CA without ARI, else the scripted window."""
+        if not self.has_renewal_info:
+            return None
+        result: RenewalWindow | None = await self._call("renewal_info", chain_pem)
+        return result
 
     async def new_order(
         self, csr_pem: bytes, *, profile: str | None = None, replaces: str | None = None
@@ -187,6 +196,8 @@ class ScriptedCA:
             .not_valid_before(now - timedelta(minutes=1))
             .not_valid_after(now + timedelta(days=90))
             .add_extension(sans, critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                self.key.public_key()), critical=False)
             .sign(self.key, hashes.SHA256())
         )
         return DownloadedChain(leaf.public_bytes(serialization.Encoding.PEM).decode(), [])

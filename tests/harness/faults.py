@@ -111,6 +111,10 @@ class FaultProxy:
     signed: list[Signed] = field(default_factory=list)
     directory_extra: dict[str, Any] = field(default_factory=dict)
     windows: dict[str, Window] = field(default_factory=dict)
+    # Windows for certificates not named in ``windows``: the first asked-about takes the
+    # first, and keeps it; once these run out, ``later_window`` (if any) for the rest.
+    next_windows: list[Window] = field(default_factory=list)
+    later_window: Window | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def advertise_ari(self, profiles: dict[str, str] | None = None) -> None:
@@ -119,6 +123,15 @@ class FaultProxy:
         if profiles is not None:
             extra["meta"] = {"profiles": profiles}
         self.directory_extra = extra
+
+    def window_for(self, cert_id: str) -> Window | None:
+        with self.lock:
+            if cert_id not in self.windows:
+                if self.next_windows:
+                    self.windows[cert_id] = self.next_windows.pop(0)
+                elif self.later_window is not None:
+                    self.windows[cert_id] = self.later_window
+            return self.windows.get(cert_id)
 
     def keep_signed(self, path: str, body: bytes) -> None:
         try:
@@ -207,7 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
         _send(self, answer.status_code, passed, content, 1)
 
     def _renewal_info(self, cert_id: str) -> None:
-        window = self.proxy.windows.get(cert_id)
+        window = self.proxy.window_for(cert_id)
         if window is None:
             self.proxy.record(self.command, self.path, 404)
             problem = {"type": "urn:ietf:params:acme:error:malformed",

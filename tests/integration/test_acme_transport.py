@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.acme_gateway import AcmeClients
+from shared.acme_clients import AcmeClients
 from shared.acme_http import AcmeAddressRefused
 from shared.choices import KeyType
 from shared.crypto import generate_private_key

@@ -5,7 +5,7 @@ by the same steps, and every decision is read back from the rows."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from uuid import UUID
@@ -13,7 +13,14 @@ from uuid import UUID
 import pytest
 from sqlalchemy import func, select
 
-from services.renewer.renewer import IN_FLIGHT_RECHECK, Renewer, claim_due, renew_once
+from services.renewer.renewer import (
+    ARI_RETRY_AFTER_FAILURE,
+    IN_FLIGHT_RECHECK,
+    Renewer,
+    claim_due,
+    renew_once,
+)
+from shared.acme_ari import RenewalWindow, ari_id_of_chain
 from shared.domain import certificates as repository
 from shared.domain.renewals import change_renewal
 from shared.errors import AcmeError
@@ -33,7 +40,8 @@ async def issuer(tmp_path: Path) -> AsyncIterator[Issuer]:
 
 
 def renewer_of(issuer: Issuer) -> Renewer:
-    return Renewer(issuer.settings, issuer.ctx.sessions, issuer.ctx.queue, clock=issuer.clock)
+    return Renewer(issuer.settings, issuer.ctx.sessions, issuer.ctx.queue, issuer.fake,
+                   clock=issuer.clock)
 
 
 def script_order(issuer: Issuer, number: int) -> None:
@@ -191,7 +199,8 @@ async def test_a_renewer_killed_after_its_claim_loses_nothing(issuer: Issuer) ->
     cert = await issued(issuer)
     first, second = renewer_of(issuer), renewer_of(issuer)
     issuer.clock.now = cert.renewal_at or cert.not_after
-    assert await claim_due(first, issuer.clock.now) == [cert.id]  # ...and dies here
+    claimed = await claim_due(first, issuer.clock.now)  # ...and dies here
+    assert [certificate_id for certificate_id, _ask in claimed] == [cert.id]
     assert await renew_once(second) == 0  # the lease keeps the second out
     issuer.clock.now += timedelta(seconds=issuer.settings.job_lease_seconds + 1)
     assert await renew_once(second) == 1
@@ -199,3 +208,84 @@ async def test_a_renewer_killed_after_its_claim_loses_nothing(issuer: Issuer) ->
         count = await session.scalar(select(func.count()).select_from(CertificateRequest)
                                      .where(CertificateRequest.lineage_id == cert.lineage_id))
     assert count == 2
+
+
+async def ari_issued(issuer: Issuer) -> Certificate:
+    """A certificate from a CA that serves ARI, issued at the scripted CA's real time."""
+    issuer.fake.has_renewal_info = True
+    issuer.clock.now = datetime.now(UTC)
+    return await issued(issuer)
+
+
+def window(cert: Certificate, start: float, end: float, retry_after: int) -> RenewalWindow:
+    lifetime = cert.not_after - cert.not_before
+    return RenewalWindow(cert.not_before + lifetime * start, cert.not_before + lifetime * end,
+                         retry_after_seconds=retry_after)
+
+
+async def test_the_cas_window_decides_is_asked_again_after_retry_after_and_named_in_replaces(
+    issuer: Issuer,
+) -> None:
+    cert = await ari_issued(issuer)
+    first, moved = window(cert, 0.5, 0.6, 3600), window(cert, 0.2, 0.25, 3600)
+    issuer.fake.script("renewal_info", first, first, moved)
+    renewer = renewer_of(issuer)
+    asked_at = issuer.clock.now
+    assert await renew_once(renewer) == 0  # a new certificate's CA is asked at once
+    row = await cert_row(issuer, cert.id)
+    assert row.renewal_source is RenewalSource.ARI and row.renewal_at is not None
+    assert first.start <= row.renewal_at < first.end
+    assert row.ari_check_at == asked_at + timedelta(hours=1)
+    drawn = row.renewal_at
+
+    issuer.clock.now += timedelta(minutes=59)
+    assert await renew_once(renewer) == 0
+    assert issuer.fake.count("renewal_info") == 1  # not asked again before its Retry-After
+    issuer.clock.now += timedelta(minutes=1)
+    assert await renew_once(renewer) == 0
+    assert issuer.fake.count("renewal_info") == 2
+    assert (await cert_row(issuer, cert.id)).renewal_at == drawn  # same window: same moment
+
+    issuer.clock.now += timedelta(hours=1)
+    assert await renew_once(renewer) == 0
+    row = await cert_row(issuer, cert.id)
+    assert row.renewal_at is not None and moved.start <= row.renewal_at < moved.end
+
+    issuer.fake.always("renewal_info", moved)
+    issuer.clock.now = row.renewal_at
+    assert await renew_once(renewer) == 1
+    _first, renewal = await requests_of(issuer, cert.lineage_id)
+    script_order(issuer, 2)
+    assert (await issuer.run(renewal.id)).status is RequestStatus.ISSUED
+    assert issuer.fake.order_options[-1]["replaces"] == ari_id_of_chain(cert.chain_pem)
+    assert issuer.fake.order_options[0]["replaces"] is None  # the first order replaced nothing
+
+
+async def test_a_ca_without_ari_is_asked_once_and_a_failing_one_again_later(
+    issuer: Issuer,
+) -> None:
+    issuer.clock.now = datetime.now(UTC)
+    plain = await issued(issuer)  # has_renewal_info is False: the CA lists no renewalInfo
+    renewer = renewer_of(issuer)
+    await renew_once(renewer)
+    row = await cert_row(issuer, plain.id)
+    assert row.ari_check_at is None and row.renewal_source is RenewalSource.LIFETIME
+
+    failing = await ari_issued(issuer)
+    issuer.fake.script("renewal_info", AcmeError("the CA is down", retryable=True))
+    await renew_once(renewer)
+    row = await cert_row(issuer, failing.id)
+    assert row.ari_check_at == issuer.clock.now + ARI_RETRY_AFTER_FAILURE
+    assert (row.renewal_at, row.renewal_source) == (failing.renewal_at, RenewalSource.LIFETIME)
+
+
+async def test_a_window_already_over_renews_now(issuer: Issuer) -> None:
+    cert = await ari_issued(issuer)
+    over = RenewalWindow(issuer.clock.now - timedelta(hours=2),
+                         issuer.clock.now - timedelta(hours=1), retry_after_seconds=60)
+    issuer.fake.script("renewal_info", over)
+    renewer = renewer_of(issuer)
+    assert await renew_once(renewer) == 1  # asked, and due at once, in the same pass
+    row = await cert_row(issuer, cert.id)
+    assert row.renewal_source is RenewalSource.ARI and row.renewal_request_id is not None
+    assert row.ari_check_at is None  # while its renewal is in flight the CA is not asked

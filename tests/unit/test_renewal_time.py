@@ -38,17 +38,30 @@ def test_lifetime_rule_leaves_a_third_or_half_for_short_lives(
 
 
 @pytest.mark.parametrize(("lifetime", "_remaining"), LIFETIMES)
-def test_override_wins_and_never_precedes_issuance(
+def test_override_wins_over_a_later_window_and_never_precedes_issuance(
     lifetime: timedelta, _remaining: timedelta
 ) -> None:
-    window = AriWindow(T0 + lifetime / 4, T0 + lifetime / 3)
+    later = AriWindow(T0 + lifetime * 0.9, T0 + lifetime * 0.95)
     at, source = renewal_time(
-        T0, T0 + lifetime, T0, renew_before=timedelta(seconds=20), ari=window, draw=0.5
+        T0, T0 + lifetime, T0, renew_before=lifetime / 2, ari=later, draw=0.5
     )
-    assert source is RenewalSource.OVERRIDE
-    assert at == max(T0 + lifetime - timedelta(seconds=20), T0)
+    assert (at, source) == (T0 + lifetime / 2, RenewalSource.OVERRIDE)
+    late, _ = renewal_time(T0, T0 + lifetime, T0, renew_before=timedelta(seconds=20))
+    assert late == max(T0 + lifetime - timedelta(seconds=20), T0)
     too_long, _ = renewal_time(T0, T0 + lifetime, T0, renew_before=lifetime * 2)
     assert too_long == T0
+
+
+@pytest.mark.parametrize(("lifetime", "_remaining"), LIFETIMES)
+def test_the_ca_may_bring_an_overridden_renewal_forward(
+    lifetime: timedelta, _remaining: timedelta
+) -> None:
+    earlier = AriWindow(T0 + lifetime / 4, T0 + lifetime / 3)
+    at, source = renewal_time(
+        T0, T0 + lifetime, T0, renew_before=timedelta(seconds=20), ari=earlier, draw=0.5
+    )
+    assert source is RenewalSource.ARI
+    assert at == earlier.start + (earlier.end - earlier.start) * 0.5
 
 
 @pytest.mark.parametrize(("lifetime", "_remaining"), LIFETIMES)
@@ -75,6 +88,12 @@ def test_empty_ari_window_falls_back_to_the_lifetime() -> None:
     window = AriWindow(T0 + timedelta(days=60), T0 + timedelta(days=60))
     _, source = renewal_time(T0, T0 + timedelta(days=90), T0, ari=window, draw=0.3)
     assert source is RenewalSource.LIFETIME
+
+
+def test_a_window_past_expiry_is_no_advice() -> None:
+    window = AriWindow(T0 + timedelta(days=95), T0 + timedelta(days=100))
+    at, source = renewal_time(T0, T0 + timedelta(days=90), T0, ari=window, draw=0.3)
+    assert (at, source) == (T0 + timedelta(days=60), RenewalSource.LIFETIME)
 
 
 def test_backoff_is_one_ten_hundred_minutes_then_daily() -> None:

@@ -1,0 +1,204 @@
+"""One renewer pass over a large repository in Postgres, against raw SQL doing the same claim.
+
+Run with ``make bench-renewer`` or ``.venv/bin/python -m bench.renewer_pass [--total N]
+[--due-percent P]``. A throwaway Postgres is migrated and seeded with N active,
+auto-renewing certificates (each with its lineage and issuing request, written with
+``INSERT ... SELECT generate_series``), P percent of them due. Printed:
+
+- the plan of the claim query (``EXPLAIN (ANALYZE, BUFFERS)``, rolled back);
+- claiming every due certificate in batches of ``CLAIM_BATCH``: the renewer's own
+  ``claim_due`` against the same UPDATE sent by raw asyncpg (leases reset in between);
+- a whole pass (``renew_once``: expire, claim, decide, one renewal request created and rung
+  per due certificate), its rate and the peak Python memory it allocated (tracemalloc);
+- a pass with nothing due (the common case), and the wake query (``next_renewal``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import asyncpg
+from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
+
+from services.renewer.renewer import (
+    CLAIM_BATCH,
+    Renewer,
+    claim_due,
+    claim_statement,
+    next_renewal,
+    renew_once,
+)
+from shared.acme_ari import RenewalWindow
+from shared.config import Settings
+from shared.crypto import new_key_spec
+from shared.migrate import upgrade
+from shared.models.base import utcnow
+from shared.runtime import build_runtime
+from tests.harness.postgres import PostgresServer, postgres_server
+from tests.harness.process import temp_dir
+from tests.harness.seed import certificates_sql
+
+RAW_CLAIM = """
+UPDATE certificates SET renewal_lease_owner = $1, renewal_lease_until = $2
+WHERE id IN (
+    SELECT id FROM certificates
+    WHERE status = 'active' AND auto_renew
+      AND (renewal_at <= $3 OR ari_check_at <= $3)
+      AND (renewal_lease_until IS NULL OR renewal_lease_until < $3)
+    LIMIT $4)
+  AND (renewal_lease_until IS NULL OR renewal_lease_until < $3)
+RETURNING id, ari_check_at IS NOT NULL AND ari_check_at <= $3
+"""
+RESET = ("UPDATE certificates SET renewal_lease_owner = NULL, renewal_lease_until = NULL "
+         "WHERE renewal_lease_owner IS NOT NULL")
+
+
+@dataclass
+class CountingQueue:
+    """Stands in for the issuer's queue: the bench measures the renewer, not issuance."""
+
+    rung: list[str] = field(default_factory=list)
+
+    async def enqueue(self, function: str, arg: str, *, job_id: str, defer_by: float = 0.0
+                      ) -> bool:
+        self.rung.append(arg)
+        return True
+
+
+class NoAri:
+    async def renewal_info(self, directory_url: str, chain_pem: str) -> RenewalWindow | None:
+        return None
+
+
+def psql(pg: PostgresServer, sql: str) -> str:
+    done = subprocess.run(["psql", pg.dsn, "-AtX", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                          capture_output=True, text=True, timeout=600, check=True)
+    return done.stdout
+
+
+async def raw_claim(pg: PostgresServer, now: datetime) -> float:
+    conn = await asyncpg.connect(pg.dsn)
+    try:
+        began = time.perf_counter()
+        claimed = 0
+        while rows := await conn.fetch(RAW_CLAIM, "raw", now + timedelta(minutes=5), now,
+                                         CLAIM_BATCH):
+            claimed += len(rows)
+        elapsed = time.perf_counter() - began
+        await conn.execute(RESET)
+    finally:
+        await conn.close()
+    print(f"  raw asyncpg claim: {claimed} rows in {elapsed * 1000:.0f} ms")
+    return elapsed
+
+
+async def renewer_claim(renewer: Renewer, pg: PostgresServer, now: datetime) -> float:
+    began = time.perf_counter()
+    claimed = 0
+    while rows := await claim_due(renewer, now):
+        claimed += len(rows)
+    elapsed = time.perf_counter() - began
+    psql(pg, RESET)
+    print(f"  renewer claim_due: {claimed} rows in {elapsed * 1000:.0f} ms")
+    return elapsed
+
+
+async def explain_claim(pg: PostgresServer, now: datetime) -> str:
+    """The renewer's own claim statement, compiled for asyncpg, under EXPLAIN ANALYZE in a
+    transaction that is rolled back."""
+    compiled = claim_statement("explain", now, timedelta(minutes=5)).compile(
+        dialect=pg_asyncpg.dialect()
+    )
+    params = compiled.construct_params()
+    values = [params[name] if params[name] is not None else now  # updated_at's default
+              for name in compiled.positiontup or ()]
+    conn = await asyncpg.connect(pg.dsn)
+    try:
+        async with conn.transaction():
+            rows = await conn.fetch(
+                f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {compiled.string}", *values
+            )
+            plan = "\n".join(row[0] for row in rows)
+            raise _RollBack(plan)
+    except _RollBack as done:
+        return str(done)
+    finally:
+        await conn.close()
+
+
+class _RollBack(Exception):
+    """Leaves the transaction, undoing the claim EXPLAIN ANALYZE made."""
+
+
+async def measure(pg: PostgresServer, total: int, due: int, rounds: int) -> None:
+    with temp_dir("ck-bench-renewer-") as data:
+        settings = Settings(database_url=pg.dsn, encryption_keys=new_key_spec(),
+                            data_dir=data)
+        runtime = build_runtime(settings)
+        queue = CountingQueue()
+        renewer = Renewer(settings, runtime.sessions, queue, NoAri())
+        try:
+            now = utcnow()
+            print(f"\nClaim query plan ({total} certificates, {due} due):")
+            print(await explain_claim(pg, now))
+            print(f"Claiming all {due} due certificates, batches of {CLAIM_BATCH}, "
+                  f"{rounds} rounds each:")
+            raw, ours = [], []
+            for _ in range(rounds):
+                raw.append(await raw_claim(pg, now))
+                ours.append(await renewer_claim(renewer, pg, now))
+            ratio = statistics.median(ours) / statistics.median(raw)
+            print(f"  median: renewer {statistics.median(ours) * 1000:.0f} ms, raw "
+                  f"{statistics.median(raw) * 1000:.0f} ms -> ratio {ratio:.2f}")
+
+            tracemalloc.start()
+            began = time.perf_counter()
+            started = await renew_once(renewer)
+            elapsed = time.perf_counter() - began
+            _current, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            print(f"\nWhole pass: {started} renewals started in {elapsed:.2f} s "
+                  f"({started / elapsed:.0f} certificates/s, {elapsed / max(started, 1) * 1000:.2f}"
+                  f" ms each); peak Python allocation {peak / 2**20:.1f} MiB; "
+                  f"{len(queue.rung)} rung")
+
+            idle = []
+            for _ in range(rounds):
+                began = time.perf_counter()
+                await renew_once(renewer)
+                idle.append(time.perf_counter() - began)
+            began = time.perf_counter()
+            await next_renewal(renewer)
+            wake = time.perf_counter() - began
+            print(f"Pass with nothing due over {total}: median "
+                  f"{statistics.median(idle) * 1000:.1f} ms; wake query "
+                  f"(next_renewal) {wake * 1000:.1f} ms")
+        finally:
+            await runtime.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--total", type=int, default=100_000)
+    parser.add_argument("--due-percent", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    due = int(args.total * args.due_percent / 100)
+    with postgres_server() as pg:
+        upgrade(pg.sqlalchemy_url)
+        began = time.perf_counter()
+        psql(pg, certificates_sql(args.total, due))
+        print(f"Seeded {args.total} certificates ({due} due) in "
+              f"{time.perf_counter() - began:.1f} s")
+        asyncio.run(measure(pg, args.total, due, args.rounds))
+
+
+if __name__ == "__main__":
+    main()
