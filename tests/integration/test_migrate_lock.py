@@ -3,6 +3,7 @@ runs): both exit 0 and the schema is the one the models declare, applied once.""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Iterator
 
@@ -26,7 +27,7 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
 
 
-async def test_concurrent_migrate_runs_all_succeed_and_apply_the_history_once(
+def test_concurrent_migrate_runs_all_succeed_and_apply_the_history_once(
     postgres: PostgresServer,
 ) -> None:
     env = child_env({
@@ -40,7 +41,10 @@ async def test_concurrent_migrate_runs_all_succeed_and_apply_the_history_once(
     ]
     outcomes = [(run.wait(timeout=90), run.communicate()[1]) for run in runs]
     assert [code for code, _ in outcomes] == [0] * RUNS, [err[-1500:] for _, err in outcomes]
+    asyncio.run(_assert_migrated_once(postgres))
 
+
+async def _assert_migrated_once(postgres: PostgresServer) -> None:
     engine = create_async_engine(Settings(database_url=postgres.dsn).sqlalchemy_url)
     try:
         async with engine.connect() as connection:
