@@ -19,8 +19,9 @@ UPGRADE ?=
 UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
 	--generate-hashes --custom-compile-command 'make lock' --quiet $(UPGRADE)
 
-# Debian packages for the demo and the test suites (servers run as throwaway instances).
-SYSTEM_PACKAGES ?= pebble bind9 redis-server postgresql python3-venv curl
+# Debian packages for the demo and the test suites (servers run as throwaway instances;
+# systemd for `systemd-analyze verify` of the example units).
+SYSTEM_PACKAGES ?= pebble bind9 redis-server postgresql python3-venv curl systemd
 
 # The test runner; override to run a subset, e.g.
 #   make test PYTEST='.venv/bin/pytest -q -x' TESTS=tests/unit
