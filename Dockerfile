@@ -1,18 +1,29 @@
 # Certkeeper image: one image for every process; the command picks it
-# (`api`, `worker issuer`, `migrate`, `all-in-one`, `token create ...`, `keys generate`).
+# (`api`, `worker issuer`, `worker renewer`, `migrate`, `all-in-one`, `token create ...`,
+# `keys generate`, `backup`, `restore`).
 #
 #   docker build -t certkeeper:0.1.0 .
+#
+# The build stage installs the hashed runtime lock (requirements/runtime.txt, wheels only, so
+# no compiler is needed anywhere) and then Certkeeper itself into a virtualenv; the final stage
+# copies that virtualenv onto the same base and runs as an unprivileged user. The base is
+# pinned to an exact Python patch release and Debian release; bump it deliberately.
 
-FROM python:3.11-slim AS build
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+FROM python:3.11.14-slim-bookworm AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
 WORKDIR /src
+COPY requirements/runtime.txt requirements/runtime.txt
+RUN python -m venv /opt/certkeeper \
+    && /opt/certkeeper/bin/pip install --require-hashes --no-deps --only-binary :all: \
+        -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
-RUN python -m venv /opt/certkeeper \
-    && /opt/certkeeper/bin/pip install .
+RUN /opt/certkeeper/bin/pip install --no-deps . \
+    && /opt/certkeeper/bin/certkeeper --help >/dev/null
 
-FROM python:3.11-slim
+FROM python:3.11.14-slim-bookworm
 RUN groupadd --system --gid 10001 certkeeper \
     && useradd --system --uid 10001 --gid certkeeper --home-dir /var/lib/certkeeper \
         --create-home --shell /usr/sbin/nologin certkeeper

@@ -7,11 +7,21 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Written after a successful `pip install`; pip runs again only when pyproject.toml changes.
+# Written after a successful install; pip runs again only when pyproject.toml or the lock changes.
 STAMP := $(VENV)/.certkeeper-installed
+# The lock: every package with its version and hashes. `make lock` writes both files from
+# pyproject.toml (the image installs runtime.txt; the virtualenv installs dev.txt).
+LOCK_DEV := requirements/dev.txt
+LOCK_RUNTIME := requirements/runtime.txt
+# `make lock UPGRADE=--upgrade` moves every pin to the newest release allowed by pyproject.toml;
+# without it, pins already in the lock are kept and only what changed is resolved.
+UPGRADE ?=
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command 'make lock' --quiet $(UPGRADE)
 
-# Debian packages for the demo and the test suites (servers run as throwaway instances).
-SYSTEM_PACKAGES ?= pebble bind9 redis-server postgresql python3-venv curl
+# Debian packages for the demo and the test suites (servers run as throwaway instances;
+# systemd for `systemd-analyze verify` of the example units).
+SYSTEM_PACKAGES ?= pebble bind9 redis-server postgresql python3-venv curl systemd
 
 # The test runner; override to run a subset, e.g.
 #   make test PYTEST='.venv/bin/pytest -q -x' TESTS=tests/unit
@@ -21,13 +31,14 @@ TESTS ?= tests
 # Examples per API operation for `make fuzz` (the suite runs 20).
 FUZZ_EXAMPLES ?= 200
 
-.PHONY: help install system-packages venv lint test fuzz bench bench-renewer run demo demo-stop clean distclean
+.PHONY: help install system-packages venv lock lint test fuzz bench bench-renewer run demo demo-stop clean distclean
 
 help:
-	@echo "make install    Debian packages (only missing ones) + $(VENV) with certkeeper[dev]"
+	@echo "make install    Debian packages (only missing ones) + $(VENV) from $(LOCK_DEV)"
 	@echo "make demo       start Pebble + certkeeper all-in-one and issue a certificate"
 	@echo "make demo-stop  stop the processes 'make demo' started"
 	@echo "make test       lint, type-check, then the test suites ($(PYTEST) $(TESTS))"
+	@echo "make lock       re-resolve $(LOCK_DEV) and $(LOCK_RUNTIME) from pyproject.toml"
 	@echo "make lint       ruff check + mypy (strict)"
 	@echo "make fuzz       fuzz the live API (schemathesis) with $(FUZZ_EXAMPLES) examples per operation"
 	@echo "make bench      issuance latency and throughput against Pebble, vs a raw acme client"
@@ -43,12 +54,20 @@ system-packages:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK_DEV)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "pip install -e '.[dev]' into $(VENV) (log: $(VENV)/pip-install.log)"
-	@$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]' \
+	@echo "pip install -r $(LOCK_DEV) + certkeeper into $(VENV) (log: $(VENV)/pip-install.log)"
+	@{ $(BIN)/python -m pip install --disable-pip-version-check --require-hashes --no-deps \
+			--only-binary :all: -r $(LOCK_DEV) \
+		&& $(BIN)/python -m pip install --disable-pip-version-check --no-deps -e . ; } \
 		>$(VENV)/pip-install.log 2>&1 || { tail -n 40 $(VENV)/pip-install.log; exit 1; }
 	@touch $@
+
+# Needs uv, which the dev lock installs; on a merge conflict in a lock file, take either side
+# and run this again.
+lock: venv
+	$(UV_COMPILE) --extra dev -o $(LOCK_DEV)
+	$(UV_COMPILE) -c $(LOCK_DEV) -o $(LOCK_RUNTIME)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -7,9 +7,12 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 
 import uvicorn
 
+from shared.backup import BackupError, create_backup, restore_backup
 from shared.config import Settings, load_settings
 from shared.cpu import cpu_pool
 from shared.crypto import load_keyring, new_key_spec
@@ -46,6 +49,17 @@ def _parser() -> argparse.ArgumentParser:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser("generate", help="print a new CERTKEEPER_ENCRYPTION_KEYS value")
     keys_sub.add_parser("rotate", help="re-seal every secret under the first key")
+    backup = sub.add_parser(
+        "backup", help="embedded mode: a consistent snapshot of the database and the key file"
+    )
+    backup.add_argument("target", type=Path,
+                        help="the archive to write (.tar), or a directory for a timestamped one")
+    restore = sub.add_parser(
+        "restore", help="embedded mode: put a backup's database and key file in place"
+    )
+    restore.add_argument("archive", type=Path, help="an archive `certkeeper backup` wrote")
+    restore.add_argument("--force", action="store_true",
+                         help="replace an existing database (stop Certkeeper first)")
     return parser
 
 
@@ -62,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as exc:
         print(f"certkeeper: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    except BackupError as exc:
+        print(f"certkeeper {args.command}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
 
@@ -87,6 +104,9 @@ def _preflight(command: str, settings: Settings) -> None:
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
+    if args.command in {"backup", "restore"}:
+        print(_backup_or_restore(args, settings))  # before the preflight makes a key file
+        return
     _preflight(args.command, settings)
     if args.command == "migrate":
         from shared.migrate import upgrade
@@ -126,6 +146,20 @@ async def _run_server(server: uvicorn.Server) -> None:
     await server.serve()
     if not server.started:
         raise SystemExit(1)
+
+
+def _backup_or_restore(args: argparse.Namespace, settings: Settings) -> str:
+    if args.command == "backup":
+        written = create_backup(settings, args.target, datetime.now(UTC))
+        return f"wrote {written} (mode 0600: it holds the key file when the data dir has one)"
+    manifest = restore_backup(settings, args.archive, force=args.force)
+    secure_data_dir(settings)
+    return (
+        f"restored the database of {manifest['created_at']} (schema "
+        f"{manifest['schema_revision']}, Certkeeper {manifest['certkeeper_version']})"
+        + (" and the key file" if manifest["key_file"] else "")
+        + f" into {settings.data_dir}; the next start migrates the schema if it is older"
+    )
 
 
 async def _create_token(settings: Settings, role: Role, name: str) -> str:

@@ -40,13 +40,14 @@ from shared.acme_errors import (
 from shared.acme_http import IPNetwork, guard_session
 from shared.choices import ChallengeType
 from shared.errors import AcmeError
+from shared.version import VERSION
 
 logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-USER_AGENT = "certkeeper/0.1 acme-python"
+USER_AGENT = f"certkeeper/{VERSION} acme-python"
 
 
 @dataclass(frozen=True, slots=True)

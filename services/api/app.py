@@ -25,6 +25,7 @@ from shared.config import Settings
 from shared.errors import ConfigError
 from shared.queue import ArqQueue
 from shared.runtime import build_runtime
+from shared.version import VERSION
 
 ResourcesFactory = Callable[[], AbstractAsyncContextManager[AppResources]]
 
@@ -47,7 +48,7 @@ def create_app(resources: ResourcesFactory) -> FastAPI:
 
     app = FastAPI(
         title="Certkeeper",
-        version="1.0.0",
+        version=VERSION,
         description="Certificate life-cycle service: ACME issuance, challenge solving, "
         "repository. Errors are RFC 9457 problem documents with a stable `type`.",
         openapi_tags=OPENAPI_TAGS,

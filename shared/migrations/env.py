@@ -6,8 +6,9 @@ import asyncio
 from typing import Any, Literal
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from shared.models import Base
 from shared.models.base import UTCDateTime
@@ -35,12 +36,31 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+# Postgres advisory lock taken around the whole upgrade, so `certkeeper migrate` run twice at
+# once (two Job pods, two compose runs) applies the history once: the second waits, then
+# finds the database at head. SQLite serializes its writers itself.
+MIGRATION_LOCK_ID = 0x63_6B_6D_67  # "ckmg"
+
+
+async def _advisory_lock(connection: AsyncConnection, function: str) -> None:
+    if connection.dialect.name == "postgresql":
+        await connection.execute(text(f"SELECT {function}(:id)"), {"id": MIGRATION_LOCK_ID})
+        await connection.commit()
+
+
 async def _run_async(url: str) -> None:
     engine = create_async_engine(url)
-    async with engine.connect() as connection:
-        await connection.run_sync(_run)
-        await connection.commit()
-    await engine.dispose()
+    try:
+        async with engine.connect() as connection:
+            await _advisory_lock(connection, "pg_advisory_lock")
+            try:
+                await connection.run_sync(_run)
+                await connection.commit()
+            finally:
+                await connection.rollback()
+                await _advisory_lock(connection, "pg_advisory_unlock")
+    finally:
+        await engine.dispose()
 
 
 def run_migrations_online() -> None:
