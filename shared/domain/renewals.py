@@ -10,10 +10,12 @@ from uuid import UUID, uuid4
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.domain import outbox
 from shared.domain.renewal_time import renewal_time
 from shared.domain.requests import request_of
 from shared.errors import Conflict, NotFound
 from shared.models import Certificate, CertificateRequest, Lineage
+from shared.models.notifications import EventType
 from shared.states import CertificateStatus
 
 
@@ -27,14 +29,20 @@ def plan_renewal(cert: Certificate, lineage: Lineage, now: datetime) -> None:
     )
 
 
-async def supersede(session: AsyncSession, old_id: UUID, new_id: UUID) -> None:
-    """The old certificate, if still active, is ``renewed`` by the new one."""
-    await session.execute(
+async def supersede(session: AsyncSession, old_id: UUID, new_id: UUID) -> bool:
+    """The old certificate, if still active, is ``renewed`` by the new one (and
+    ``certificate.renewed`` is told, in the same transaction). True if it was."""
+    result = await session.execute(
         update(Certificate)
         .where(Certificate.id == old_id, Certificate.status == CertificateStatus.ACTIVE)
         .values(status=CertificateStatus.RENEWED, replaced_by_id=new_id, renewal_at=None)
         .execution_options(synchronize_session=False)
     )
+    new = await session.get(Certificate, new_id) if getattr(result, "rowcount", 0) else None
+    if new is not None:
+        outbox.emit(session, EventType.CERTIFICATE_RENEWED, certificate=new,
+                    replaces_certificate_id=str(old_id))
+    return new is not None
 
 
 def start_renewal(session: AsyncSession, cert: Certificate, now: datetime) -> CertificateRequest:
