@@ -107,7 +107,7 @@ async def checked_target(url: str, *, allow_private: bool) -> WebhookTarget:
     loop = asyncio.get_running_loop()
     try:
         found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
+    except (OSError, UnicodeError, ValueError) as exc:  # gaierror is an OSError
         raise WebhookUrlRefused(f"{host} does not resolve: {exc}") from None
     addresses = [str(sockaddr[0]).split("%", 1)[0] for *_rest, sockaddr in found]
     if not addresses:
