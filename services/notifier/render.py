@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -65,10 +66,20 @@ def problem_text(problem: object) -> str | None:
     return _one_line(text) if text else None
 
 
-def _days(days: object) -> str:
-    if not isinstance(days, int):
+def _count(number: int, unit: str) -> str:
+    return f"{number} {unit}" + ("" if number == 1 else "s")
+
+
+def expires_in(seconds: object) -> str:
+    """Time to expiry in words, rounded up: days from a day on, then hours, then minutes
+    (a two-minute certificate does not "expire in 1 day")."""
+    if not isinstance(seconds, int):
         return MISSING
-    return "less than a day" if days <= 0 else f"{days} day" + ("" if days == 1 else "s")
+    if seconds >= 86400:
+        return _count(math.ceil(seconds / 86400), "day")
+    if seconds >= 3600:
+        return _count(math.ceil(seconds / 3600), "hour")
+    return _count(max(1, math.ceil(seconds / 60)), "minute")
 
 
 def values_of(event: EventType, data: dict[str, Any], occurred_at: datetime,
@@ -79,7 +90,7 @@ def values_of(event: EventType, data: dict[str, Any], occurred_at: datetime,
     values.update(
         event=event.value, occurred_at=occurred_at.isoformat(),
         name=_one_line(data.get("common_name") or (names[0] if names else "(no name)")),
-        names=", ".join(names) or MISSING, days=_days(data.get("days_left")),
+        names=", ".join(names) or MISSING, days=expires_in(data.get("seconds_left")),
         problem=problem_text(data.get("problem")) or "no reason given",
     )
     if threshold_days is not None:

@@ -14,6 +14,7 @@ from uuid import uuid4
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only, raiseload
 
 from services.notifier.context import Notifier
 from services.notifier.store import insert_new
@@ -29,6 +30,16 @@ from shared.models.notifications import EventType
 from shared.states import CertificateStatus
 
 logger = logging.getLogger(__name__)
+
+# What the sweep reads of a certificate: the snapshot and the planning, not the chain, the
+# sealed key or the lineage.
+_LIGHT = (
+    load_only(Certificate.id, Certificate.common_name, Certificate.names, Certificate.serial,
+              Certificate.issuer, Certificate.not_before, Certificate.not_after,
+              Certificate.status, Certificate.acme_account_id, Certificate.auto_renew,
+              Certificate.renewal_at, Certificate.replaced_by_id, raiseload=True),
+    raiseload(Certificate.lineage),
+)
 
 
 async def thresholds_in_use(session: AsyncSession) -> set[int]:
@@ -48,12 +59,17 @@ def _event_row(kind: EventType, cert: Certificate, now: datetime, key: str,
             "dedupe_key": key, "fanned_out_at": None}
 
 
+def _time_left(cert: Certificate, now: datetime) -> dict[str, int]:
+    return {"days_left": days_left(cert.not_after, now),
+            "seconds_left": int((cert.not_after - now).total_seconds())}
+
+
 async def sweep(notifier: Notifier, now: datetime) -> int:
     """Write the expiry and overdue events due at ``now``; returns how many were new."""
     async with notifier.sessions() as session:
         thresholds = await thresholds_in_use(session)
         horizon = now + timedelta(days=max(thresholds))
-        certs = (await session.scalars(select(Certificate).where(
+        certs = (await session.scalars(select(Certificate).options(*_LIGHT).where(
             Certificate.status == CertificateStatus.ACTIVE, Certificate.not_after <= horizon,
             Certificate.not_after > now))).all()
         rows = []
@@ -63,8 +79,8 @@ async def sweep(notifier: Notifier, now: datetime) -> int:
                 rows.append(_event_row(
                     EventType.CERTIFICATE_EXPIRING, cert, now,
                     f"certificate.expiring:{cert.id}:{crossed}",
-                    threshold_days=crossed, days_left=days_left(cert.not_after, now)))
-        overdue = (await session.scalars(select(Certificate).where(
+                    threshold_days=crossed, **_time_left(cert, now)))
+        overdue = (await session.scalars(select(Certificate).options(*_LIGHT).where(
             Certificate.status == CertificateStatus.ACTIVE, Certificate.auto_renew.is_(True),
             Certificate.replaced_by_id.is_(None), Certificate.renewal_at <= now,
             Certificate.not_after > now))).all()
@@ -74,8 +90,7 @@ async def sweep(notifier: Notifier, now: datetime) -> int:
                 rows.append(_event_row(
                     EventType.RENEWAL_OVERDUE, cert, now,
                     f"renewal.overdue:{cert.id}:{cert.renewal_at.isoformat()}",
-                    renewal_at=cert.renewal_at.isoformat(),
-                    days_left=days_left(cert.not_after, now)))
+                    renewal_at=cert.renewal_at.isoformat(), **_time_left(cert, now)))
         fresh = await _new_only(session, rows)
         await insert_new(session, NotificationEvent, fresh, "dedupe_key")
         await session.commit()

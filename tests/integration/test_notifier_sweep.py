@@ -65,8 +65,8 @@ async def test_thresholds_are_crossed_in_order_each_once(world: World) -> None:
             await world.notify()
         world.restart()
         await world.notify()
-        plural = "day" if days == 1 else "days"
-        expected.append(f"Certificate for {NAME} expires in {days} {plural}")
+        left = "23 hours" if days == 1 else f"{days} days"  # counted from the grace on
+        expected.append(f"Certificate for {NAME} expires in {left}")
         assert subjects(world, "ops@example.org") == expected
     assert subjects(world, "late@example.org") == [
         f"Certificate for {NAME} expires in 7 days"]  # its one threshold, once

@@ -10,7 +10,7 @@ from uuid import uuid4
 import pytest
 from standardwebhooks import Webhook
 
-from services.notifier.render import render_email, webhook_body
+from services.notifier.render import expires_in, render_email, webhook_body
 from shared.domain.notifications import (
     MAX_ATTEMPTS,
     EventView,
@@ -136,7 +136,7 @@ def test_signatures_verify_with_the_standard_webhooks_package() -> None:
 def test_every_event_renders_a_subject_text_and_html(kind: EventType) -> None:
     data = {"common_name": "www.example.com", "names": ["www.example.com", "example.com"],
             "serial": "0a1b", "issuer": "CN=Test CA", "not_after": "2030-02-01T00:00:00+00:00",
-            "certificate_id": str(CERT), "request_id": str(uuid4()), "days_left": 7,
+            "certificate_id": str(CERT), "request_id": str(uuid4()), "seconds_left": 7 * 86400,
             "problem": {"detail": "DNS provider refused credentials <b>"}, "attempts": 2,
             "retry_at": "2030-01-02T00:00:00+00:00", "reason": "superseded",
             "renewal_at": "2030-01-01T00:00:00+00:00", "challenge_type": "dns-01",
@@ -150,7 +150,8 @@ def test_every_event_renders_a_subject_text_and_html(kind: EventType) -> None:
 
 
 def test_subjects_say_what_happened() -> None:
-    data = {"common_name": "www.example.com", "names": ["www.example.com"], "days_left": 7,
+    data = {"common_name": "www.example.com", "names": ["www.example.com"],
+            "seconds_left": 6 * 86400 + 3600,
             "problem": {"detail": "DNS provider refused credentials"}}
     assert render_email(EventType.CERTIFICATE_RENEWED, data, NOW).subject == \
         "Certificate for www.example.com renewed"
@@ -158,3 +159,12 @@ def test_subjects_say_what_happened() -> None:
         "Certificate for www.example.com expires in 7 days"
     assert render_email(EventType.RENEWAL_FAILED, data, NOW).subject == \
         "Certificate for www.example.com: renewal failing: DNS provider refused credentials"
+
+
+def test_time_to_expiry_reads_in_days_then_hours_then_minutes() -> None:
+    assert expires_in(30 * 86400) == "30 days"
+    assert expires_in(86400 + 1) == "2 days"
+    assert expires_in(86400) == "1 day"
+    assert expires_in(23 * 3600 - 5) == "23 hours"
+    assert expires_in(100) == "2 minutes"
+    assert expires_in(0) == "1 minute"
