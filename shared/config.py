@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "certkeeper@localhost"
     smtp_timeout_seconds: float = Field(30.0, gt=0)
+    smtp_ca_bundle: Path | None = None  # extra CAs to trust for the SMTP server's TLS
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = Field(10.0, gt=0)
     # The notifier looks at the outbox this often, sweeps for expiring certificates and
@@ -111,7 +112,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an https:// URL")
         return value
 
-    @field_validator("acme_ca_bundle")
+    @field_validator("acme_ca_bundle", "smtp_ca_bundle")
     @classmethod
     def _bundle_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():

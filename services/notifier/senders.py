@@ -57,6 +57,7 @@ async def send_email(settings: Settings, message: EmailMessage) -> SendOutcome:
             use_tls=settings.smtp_security == "tls",
             start_tls=settings.smtp_security == "starttls",
             timeout=settings.smtp_timeout_seconds,
+            cert_bundle=None if settings.smtp_ca_bundle is None else str(settings.smtp_ca_bundle),
         )
     except aiosmtplib.SMTPRecipientsRefused as exc:
         refused = exc.recipients[0]

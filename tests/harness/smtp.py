@@ -1,6 +1,8 @@
 """A throwaway SMTP server (aiosmtpd, in a thread of its own) on a free 127.0.0.1 port. It
 keeps every message it accepts, can be told to refuse recipients with a code (451: try
-later, 550: never), and can go down and come back on the same port (an outage)."""
+later, 550: never), and can go down and come back on the same port (an outage). It speaks
+plain SMTP, STARTTLS (required) or implicit TLS with a certificate from a test CA
+(``trustme``), and can demand a login."""
 
 from __future__ import annotations
 
@@ -9,12 +11,19 @@ import email
 import email.policy
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
+import ssl
+import tempfile
+from pathlib import Path
+
+import trustme
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.harness.ports import HOST, free_port
 
@@ -57,11 +66,42 @@ class _Handler:
         return "250 Message accepted"
 
 
+class _Controller(Controller):
+    def factory(self) -> Any:
+        # aiosmtpd warns when AUTH does not require STARTTLS, not knowing that an implicit
+        # TLS listener is TLS from the first byte.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return super().factory()
+
+
 @dataclass
 class SmtpServer:
     port: int
+    security: str = "none"  # "none", "starttls" or "tls"
+    login: tuple[str, str] | None = None
+    ca_bundle: Path | None = None
+    _tls: ssl.SSLContext | None = None
     _handler: _Handler = field(default_factory=_Handler)
     _controller: Controller | None = None
+
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                      data: Any) -> AuthResult:
+        ok = (self.login is not None and isinstance(data, LoginPassword)
+              and (data.login.decode(), data.password.decode()) == self.login)
+        return AuthResult(success=ok, handled=False)
+
+    def _options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self.security == "starttls":
+            options.update(tls_context=self._tls, require_starttls=True)
+        elif self.security == "tls":
+            options.update(ssl_context=self._tls, server_hostname=HOST)
+        if self.login is not None:
+            # aiosmtpd counts only STARTTLS as TLS for AUTH; implicit TLS is TLS from the start.
+            options.update(authenticator=self._authenticate, auth_required=True,
+                           auth_require_tls=self.security == "starttls")
+        return options
 
     @property
     def received(self) -> list[Received]:
@@ -77,7 +117,8 @@ class SmtpServer:
             self._handler.refusals.extend([reply] * times)
 
     def start(self) -> None:
-        self._controller = Controller(self._handler, hostname=HOST, port=self.port)
+        self._controller = _Controller(self._handler, hostname=HOST, port=self.port,
+                                      **self._options())
         self._controller.start()
 
     def stop(self) -> None:
@@ -97,20 +138,44 @@ class SmtpServer:
 
     def settings(self) -> dict[str, Any]:
         """``Settings`` keywords that send here (no TLS: a local test server)."""
-        return {"smtp_host": HOST, "smtp_port": self.port, "smtp_security": "none",
-                "smtp_from": "certkeeper@example.org", "smtp_timeout_seconds": 5.0}
+        settings: dict[str, Any] = {
+            "smtp_host": HOST, "smtp_port": self.port, "smtp_security": self.security,
+            "smtp_from": "certkeeper@example.org", "smtp_timeout_seconds": 5.0,
+            "smtp_ca_bundle": self.ca_bundle}
+        if self.login is not None:
+            settings.update(smtp_username=self.login[0], smtp_password=self.login[1])
+        return settings
 
     def env(self) -> dict[str, str]:
-        return {"CERTKEEPER_SMTP_HOST": HOST, "CERTKEEPER_SMTP_PORT": str(self.port),
-                "CERTKEEPER_SMTP_SECURITY": "none",
-                "CERTKEEPER_SMTP_FROM": "certkeeper@example.org"}
+        return {"CERTKEEPER_" + key.upper(): str(value)
+                for key, value in self.settings().items() if value is not None}
+
+
+def _tls_context(directory: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server context with a certificate for 127.0.0.1, and the CA file that trusts it."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(HOST, "localhost").configure_cert(context)
+    bundle = directory / "smtp-ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    return context, bundle
 
 
 @contextlib.contextmanager
-def smtp_server() -> Iterator[SmtpServer]:
+def smtp_server(security: str = "none", login: tuple[str, str] | None = None
+                ) -> Iterator[SmtpServer]:
+    with tempfile.TemporaryDirectory(prefix="ck-smtp-") as scratch:
+        tls, bundle = _tls_context(Path(scratch)) if security != "none" else (None, None)
+        with _started(security, login, tls, bundle) as server:
+            yield server
+
+
+@contextlib.contextmanager
+def _started(security: str, login: tuple[str, str] | None, tls: ssl.SSLContext | None,
+             bundle: Path | None) -> Iterator[SmtpServer]:
     server = None
     for _ in range(5):  # a port taken between choosing and binding: choose again
-        server = SmtpServer(free_port())
+        server = SmtpServer(free_port(), security, login, bundle, tls)
         try:
             server.start()
             break

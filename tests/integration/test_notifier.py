@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from services.notifier.deliveries import claim_next
 from services.notifier.fanout import fan_out
@@ -171,3 +172,26 @@ async def test_a_webhook_on_loopback_is_refused_unless_allowed(world: World) -> 
     assert delivery.status is DeliveryStatus.DEAD
     assert "loopback" in (delivery.last_error or "")
     assert world.hooks.calls == []
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_tls_and_a_login(tmp_path: Path, hooks: WebhookReceiver, security: str) -> None:
+    """STARTTLS (required) or implicit TLS, verified against the server's CA, with a login;
+    a wrong password is a 5xx, so the delivery is dead with the reason."""
+    with smtp_server(security, login=("certkeeper", "s3cret")) as secure:
+        world = await start_world(tmp_path, secure, hooks)
+        try:
+            await world.email_rule("a@example.org")
+            await world.issue()
+            assert await world.notify() == 1, [d.last_error for d in await world.deliveries()]
+            assert len(secure.received) == 1
+            world.restart(smtp_password=SecretStr("wrong"))
+            await world.email_rule("b@example.org")
+            await world.issue()
+            await world.notify()
+            dead = (await world.deliveries())[-2:]
+            assert {d.status for d in dead} == {DeliveryStatus.DEAD}, [d.last_error for d in dead]
+            assert all("535" in (d.last_error or "") for d in dead)
+            assert len(secure.received) == 1
+        finally:
+            await world.issuer.runtime.aclose()
