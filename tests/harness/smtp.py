@@ -9,17 +9,16 @@ from __future__ import annotations
 import contextlib
 import email
 import email.policy
+import ssl
+import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Any
-
-import ssl
-import tempfile
 from pathlib import Path
+from typing import Any
 
 import trustme
 from aiosmtpd.controller import Controller
