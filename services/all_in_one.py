@@ -1,4 +1,4 @@
-"""``certkeeper all-in-one``: api + issuer (+ sweeper) + renewer in one process.
+"""``certkeeper all-in-one``: api + issuer (+ sweeper) + renewer + notifier in one process.
 
 Embedded defaults: SQLite in the data dir (migrated at start) and an in-process queue. With
 ``CERTKEEPER_REDIS_URL`` set, the same process runs the issuer's arq worker instead, wired
@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from services.api.app import ResourcesFactory
 from services.api.deps import AppResources
 from services.issuer.wiring import running_issuer
+from services.notifier.wiring import running_notifier
 from services.renewer.wiring import running_renewer
 from shared.config import Settings
 from shared.migrate import upgrade_async
@@ -31,6 +32,7 @@ def embedded_resources(settings: Settings) -> ResourcesFactory:
             async with (
                 running_issuer(settings, runtime, stop) as queue,
                 running_renewer(settings, runtime, queue, stop),
+                running_notifier(settings, runtime, stop),
             ):
                 yield AppResources(runtime=runtime, queue=queue)
         finally:

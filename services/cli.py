@@ -34,11 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="certkeeper", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser(
-        "all-in-one", help="api + issuer + renewer in one process (SQLite, in-process queue)"
+        "all-in-one",
+        help="api + issuer + renewer + notifier in one process (SQLite, in-process queue)",
     )
     sub.add_parser("api", help="the HTTP API and the HTTP-01 responder")
     worker = sub.add_parser("worker", help="a background worker")
-    worker.add_argument("kind", choices=["issuer", "renewer"])
+    worker.add_argument("kind", choices=["issuer", "renewer", "notifier"])
     sub.add_parser("migrate", help="apply database migrations")
     token = sub.add_parser("token", help="API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
@@ -90,9 +91,11 @@ def _exit_on_sigterm(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
-def _preflight(command: str, settings: Settings) -> None:
-    """Refuse a process that cannot work, with one line, before anything starts."""
-    if command in {"api", "worker"} and settings.redis_url is None:
+def _preflight(command: str, settings: Settings, kind: str | None = None) -> None:
+    """Refuse a process that cannot work, with one line, before anything starts. The
+    notifier needs only the database."""
+    queued = command == "api" or (command == "worker" and kind != "notifier")
+    if queued and settings.redis_url is None:
         raise ConfigError(
             f"CERTKEEPER_REDIS_URL is required for `{command}`; `all-in-one` runs without Redis"
         )
@@ -107,7 +110,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
     if args.command in {"backup", "restore"}:
         print(_backup_or_restore(args, settings))  # before the preflight makes a key file
         return
-    _preflight(args.command, settings)
+    _preflight(args.command, settings, getattr(args, "kind", None))
     if args.command == "migrate":
         from shared.migrate import upgrade
 
@@ -116,6 +119,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
         print(asyncio.run(_create_token(settings, Role(args.role), args.name)))
     elif args.command == "keys":
         print(asyncio.run(_rotate_keys(settings)))
+    elif args.command == "worker" and args.kind == "notifier":
+        from services.notifier.wiring import run_notifier_worker
+
+        asyncio.run(run_notifier_worker(settings))
     elif args.command == "worker" and args.kind == "renewer":
         from services.renewer.wiring import run_renewer_worker
 

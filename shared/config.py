@@ -60,11 +60,33 @@ class Settings(BaseSettings):
     dns_propagation_timeout_seconds: float = Field(600.0, gt=0)
     # The renewer sleeps until the next planned renewal, at most this long.
     renewer_max_sleep_seconds: float = Field(3600.0, gt=0)
+    # Notifications: email over SMTP (unset host: email deliveries wait, retried), and
+    # webhooks, which may reach private addresses only when allowed.
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "certkeeper@localhost"
+    smtp_timeout_seconds: float = Field(30.0, gt=0)
+    smtp_ca_bundle: Path | None = None  # extra CAs to trust for the SMTP server's TLS
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    # The notifier looks at the outbox this often, sweeps for expiring certificates and
+    # overdue renewals this often, and calls a renewal overdue this long after its time.
+    notifier_poll_seconds: float = Field(1.0, gt=0)
+    notifier_sweep_seconds: float = Field(60.0, gt=0)
+    notifier_overdue_margin_seconds: float = Field(3600.0, ge=0)
 
     _split = field_validator(
         "dns_resolvers", "allowed_private_suffixes", "order_retry_seconds",
         "acme_allowed_networks", mode="before"
     )(_split_commas)
+
+    @field_validator("smtp_host", "smtp_username")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("database_url")
     @classmethod
@@ -90,7 +112,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an https:// URL")
         return value
 
-    @field_validator("acme_ca_bundle")
+    @field_validator("acme_ca_bundle", "smtp_ca_bundle")
     @classmethod
     def _bundle_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():

@@ -60,3 +60,17 @@ class AuthzStatus(StrEnum):
     DEACTIVATED = "deactivated"
     EXPIRED = "expired"
     REVOKED = "revoked"
+
+
+class DeliveryStatus(StrEnum):
+    """One notification delivery: ``pending`` (not tried yet), ``failed`` (a transient
+    failure; tried again after a backoff), ``sent``, or ``dead`` (refused for good)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    DEAD = "dead"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (DeliveryStatus.SENT, DeliveryStatus.DEAD)

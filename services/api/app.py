@@ -18,6 +18,8 @@ from services.api.routes import (
     dns_providers,
     domain_mappings,
     health,
+    notification_rules,
+    notifications,
     responder,
 )
 from services.api.schemas.common import ProblemBody
@@ -36,6 +38,8 @@ OPENAPI_TAGS = [
     {"name": "dns-providers", "description": "DNS providers for automatic dns-01 (admin)"},
     {"name": "domain-mappings", "description": "Which DNS provider serves which domain (admin)"},
     {"name": "health", "description": "Liveness and readiness"},
+    {"name": "notification-rules", "description": "Who hears about what (admin)"},
+    {"name": "notifications", "description": "Every notice sent or tried"},
 ]
 
 
@@ -58,7 +62,7 @@ def create_app(resources: ResourcesFactory) -> FastAPI:
     app.add_middleware(RequestGate)
     for router in (acme_accounts.router, certificate_requests.router, certificates.router,
                    dns_providers.router, domain_mappings.router, health.router,
-                   responder.router):
+                   notification_rules.router, notifications.router, responder.router):
         app.include_router(router)
     _register_problem_schema(app)
     return app

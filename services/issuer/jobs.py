@@ -25,6 +25,7 @@ from services.issuer.context import Fence, Fenced, IssuerContext, Step, issuer_o
 from services.issuer.lease import claim, lease_kept
 from services.issuer.outcomes import fail_request, retry_later
 from services.issuer.steps import STEPS
+from shared.domain.outbox import emit_request_ended
 from shared.domain.requests import enqueue_advance, enqueue_cleanup
 from shared.errors import Problem
 from shared.models import AcmeAccount, CertificateRequest
@@ -138,6 +139,7 @@ async def _finish(fence: Fence, delay: float | None, now: datetime) -> int:
     req.lease_owner = None
     req.lease_until = None
     req.next_run_at = now + timedelta(seconds=delay) if delay is not None else None
+    emit_request_ended(fence.session, req, now)
     await fence.commit()
     return fence.version
 

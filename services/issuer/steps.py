@@ -18,9 +18,11 @@ from services.issuer.solvers import make_answerable
 from shared.acme_gateway import OrderInfo
 from shared.choices import ValidationMode
 from shared.crypto import certificate_facts
+from shared.domain.outbox import emit
 from shared.domain.renewals import plan_new_certificate, supersede
 from shared.errors import AcmeError, ValidationFailed
 from shared.models import Certificate, CertificateName, CertificateRequest, Challenge, Lineage
+from shared.models.notifications import EventType
 from shared.states import AuthzStatus, CertificateStatus, RequestStatus
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ async def prepare_challenges(step: Step) -> float | None:
     req = step.request
     if req.validation is ValidationMode.MANUAL:
         req.status = RequestStatus.AWAITING_MANUAL_VALIDATION
+        emit(step.session, EventType.REQUEST_AWAITING_MANUAL_VALIDATION, request=req,
+             occurred_at=step.now)
         return None
     wait = await make_answerable(step)
     if wait is not None:
@@ -149,9 +153,12 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
     for row in rows:
         check_fits(row)
     step.session.add_all(rows)
-    if req.replaces_certificate_id is not None:
-        await step.session.flush()
-        await supersede(step.session, req.replaces_certificate_id, cert.id)
+    await step.session.flush()
+    renewed = req.replaces_certificate_id is not None and await supersede(
+        step.session, req.replaces_certificate_id, cert.id)
+    if not renewed:
+        emit(step.session, EventType.CERTIFICATE_ISSUED, certificate=cert, request=req,
+             occurred_at=step.now)
     for row in req.challenges:
         row.authz_status = AuthzStatus.VALID
     req.private_key_sealed = None

@@ -29,6 +29,7 @@ from shared.acme_ari import RenewalWindow
 from shared.config import Settings
 from shared.db import Sessions
 from shared.db_errors import is_database_unavailable
+from shared.domain.outbox import emit_renewal_failed
 from shared.domain.renewal_time import renewal_backoff
 from shared.domain.renewals import record_renewal_info, start_renewal, supersede
 from shared.domain.requests import ring
@@ -175,6 +176,7 @@ async def decide(
             await supersede(session, cert.id, previous.certificate_id)
         else:
             _failed(cert, previous, now)
+            emit_renewal_failed(session, cert, now)
         await session.commit()
         return started
 

@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.choices import RevocationReason
 from shared.crypto import Keyring
-from shared.domain import audit
+from shared.domain import audit, outbox
 from shared.domain.pagination import Page, paginate
 from shared.domain.tokens import Principal
 from shared.errors import InvalidNames, NotFound
 from shared.models import AcmeAccount, Certificate, CertificateName, CertificateRequest
 from shared.models.base import utcnow
+from shared.models.notifications import EventType
 from shared.runtime import Runtime
 from shared.states import CertificateStatus
 
@@ -125,6 +126,8 @@ async def revoke_certificate(
     if getattr(marked, "rowcount", 0):
         audit.record(session, actor, "certificate.revoked", "certificate", cert.id,
                      serial=cert.serial, reason=reason.value)
+        outbox.emit(session, EventType.CERTIFICATE_REVOKED, certificate=cert,
+                    status=CertificateStatus.REVOKED.value, reason=reason.value)
     await session.commit()
     await session.refresh(cert)
     return cert
@@ -155,6 +158,7 @@ async def delete_certificate(
         names=list(cert.names), fingerprint_sha256=cert.fingerprint_sha256,
         status=cert.status.value,
     )
+    outbox.emit(session, EventType.CERTIFICATE_DELETED, certificate=cert)
     for link in (Certificate.replaces_id, Certificate.replaced_by_id):
         await session.execute(update(Certificate).where(link == cert.id).values({link: None}))
     for column in (CertificateRequest.certificate_id, CertificateRequest.replaces_certificate_id):

@@ -5,6 +5,11 @@ from shared.models.base import Base
 from shared.models.certificates import Certificate, CertificateName
 from shared.models.dns import DnsProviderAccount, DomainMapping
 from shared.models.lineages import Lineage
+from shared.models.notifications import (
+    NotificationDelivery,
+    NotificationEvent,
+    NotificationRule,
+)
 from shared.models.requests import CertificateRequest, Challenge
 from shared.models.tokens import ApiToken, AuditEvent
 
@@ -20,4 +25,7 @@ __all__ = [
     "DnsProviderAccount",
     "DomainMapping",
     "Lineage",
+    "NotificationDelivery",
+    "NotificationEvent",
+    "NotificationRule",
 ]

@@ -45,6 +45,14 @@ EXPECTED_OPERATIONS = {
     ("get", "/v1/domain-mappings/{mapping_id}"): ("getDomainMapping", "domain-mappings"),
     ("patch", "/v1/domain-mappings/{mapping_id}"): ("updateDomainMapping", "domain-mappings"),
     ("delete", "/v1/domain-mappings/{mapping_id}"): ("deleteDomainMapping", "domain-mappings"),
+    ("post", "/v1/notification-rules"): ("createNotificationRule", "notification-rules"),
+    ("get", "/v1/notification-rules"): ("listNotificationRules", "notification-rules"),
+    ("get", "/v1/notification-rules/{rule_id}"): ("getNotificationRule", "notification-rules"),
+    ("patch", "/v1/notification-rules/{rule_id}"):
+        ("updateNotificationRule", "notification-rules"),
+    ("delete", "/v1/notification-rules/{rule_id}"):
+        ("deleteNotificationRule", "notification-rules"),
+    ("get", "/v1/notifications"): ("listNotifications", "notifications"),
     ("get", "/healthz"): ("getHealth", "health"),
     ("get", "/readyz"): ("getReadiness", "health"),
 }

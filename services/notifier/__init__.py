@@ -1,0 +1,1 @@
+"""The notifier: turns outbox events into deliveries and sends them by email and webhook."""
