@@ -33,6 +33,37 @@ def plan_renewal(cert: Certificate, lineage: Lineage, now: datetime) -> None:
     )
 
 
+def plan_new_certificate(cert: Certificate, lineage: Lineage, now: datetime) -> None:
+    """A certificate just stored: planned from its lifetime, and its CA asked for a window
+    on the renewer's next pass (a CA without ARI answers that once)."""
+    plan_renewal(cert, lineage, now)
+    cert.ari_check_at = now if cert.auto_renew else None
+
+
+def known_window(cert: Certificate) -> AriWindow | None:
+    if cert.ari_window_start is None or cert.ari_window_end is None:
+        return None
+    return AriWindow(cert.ari_window_start, cert.ari_window_end)
+
+
+def record_renewal_info(
+    cert: Certificate, lineage: Lineage, answer: RenewalWindow | None, now: datetime
+) -> None:
+    """The CA's answer to "when should this be renewed?" (RFC 9773): ask again after its
+    Retry-After; a window that moved gets a new random moment, one that did not keeps the
+    moment drawn before (asking again must not re-roll the dice). ``None``: the CA has no
+    ARI, and is not asked again for this certificate."""
+    if answer is None:
+        cert.ari_check_at = None
+        return
+    cert.ari_check_at = now + timedelta(seconds=answer.retry_after_seconds)
+    window = AriWindow(answer.start, answer.end)
+    if window != known_window(cert):
+        cert.ari_window_start, cert.ari_window_end = window.start, window.end
+        if cert.renewal_request_id is None:
+            plan_renewal(cert, lineage, now)
+
+
 async def supersede(session: AsyncSession, old_id: UUID, new_id: UUID) -> bool:
     """The old certificate, if still active, is ``renewed`` by the new one (and
     ``certificate.renewed`` is told, in the same transaction). True if it was."""
