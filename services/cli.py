@@ -8,8 +8,6 @@ import signal
 import sys
 from collections.abc import Sequence
 
-import uvicorn
-
 from shared.config import Settings, load_settings
 from shared.cpu import cpu_pool
 from shared.crypto import load_keyring, new_key_spec
@@ -33,7 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "all-in-one", help="api + issuer + renewer in one process (SQLite, in-process queue)"
     )
-    sub.add_parser("api", help="the HTTP API and the HTTP-01 responder")
+    sub.add_parser("api", help="the HTTP API (and the HTTP-01 responder, unless "
+                   "CERTKEEPER_RESPONDER_PORT is set: then `certkeeper responder` serves it)")
+    sub.add_parser("responder", help="the public HTTP-01 responder alone, on "
+                   "CERTKEEPER_RESPONDER_PORT (or CERTKEEPER_HTTP_PORT)")
     worker = sub.add_parser("worker", help="a background worker")
     worker.add_argument("kind", choices=["issuer", "renewer"])
     sub.add_parser("migrate", help="apply database migrations")
@@ -68,8 +69,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _exit_on_sigterm(_signum: int, _frame: object) -> None:
     """SIGTERM unwinds like Ctrl-C, so what the process opened (the CPU pool's processes)
-    is closed on the way out. uvicorn handles SIGTERM itself while it serves, then raises it
-    again once it has stopped: that second one lands here instead of killing the process."""
+    is closed on the way out. While the listeners serve, SIGTERM stops them instead
+    (``services.serving``), and this handler is back once they have stopped."""
     raise SystemExit(0)
 
 
@@ -79,8 +80,12 @@ def _preflight(command: str, settings: Settings) -> None:
         raise ConfigError(
             f"CERTKEEPER_REDIS_URL is required for `{command}`; `all-in-one` runs without Redis"
         )
+    if settings.responder_port is not None and settings.responder_port == settings.http_port:
+        raise ConfigError("CERTKEEPER_RESPONDER_PORT must differ from CERTKEEPER_HTTP_PORT")
     if settings.embedded_database:
         secure_data_dir(settings)
+    if command == "responder":
+        return  # reads challenges only: no encryption keys needed
     secret = settings.encryption_keys
     load_keyring(secret.get_secret_value() if secret else None, data_dir=settings.data_dir,
                  embedded=settings.embedded_database)
@@ -105,27 +110,42 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
 
         with cpu_pool():
             asyncio.run(run_issuer_worker(settings))
+    elif args.command == "responder":
+        asyncio.run(_serve_responder(settings))
     else:
         with cpu_pool():
-            _serve(args.command, settings)
+            asyncio.run(_serve_api(args.command, settings))
 
 
-def _serve(command: str, settings: Settings) -> None:
+async def _serve_api(command: str, settings: Settings) -> None:
+    """The api (or all-in-one) listener. With ``CERTKEEPER_RESPONDER_PORT`` the api leaves
+    the challenges to the public responder: its own process (``certkeeper responder``) in
+    production, a second listener in this event loop for all-in-one."""
     from services.all_in_one import embedded_resources
     from services.api.app import api_resources, create_app
+    from services.api.public import create_public_app
+    from services.serving import Listener, already_open, serve_listeners
 
     factory = embedded_resources(settings) if command == "all-in-one" else api_resources(settings)
-    config = uvicorn.Config(
-        create_app(factory), host=settings.http_host, port=settings.http_port,
-        log_config=None, proxy_headers=True, lifespan="on",
-    )
-    asyncio.run(_run_server(uvicorn.Server(config)))
+    async with factory() as opened:
+        public_port = settings.responder_port
+        listeners = [Listener("api", create_app(lambda: already_open(opened),
+                                                serve_challenges=public_port is None),
+                              settings.http_port)]
+        if public_port is not None and command == "all-in-one":
+            listeners.append(Listener("responder",
+                                      create_public_app(lambda: already_open(opened)),
+                                      public_port))
+        await serve_listeners(settings, listeners)
 
 
-async def _run_server(server: uvicorn.Server) -> None:
-    await server.serve()
-    if not server.started:
-        raise SystemExit(1)
+async def _serve_responder(settings: Settings) -> None:
+    from services.api.public import create_public_app, responder_resources
+    from services.serving import Listener, serve_listeners
+
+    port = settings.responder_port or settings.http_port
+    app = create_public_app(responder_resources(settings))
+    await serve_listeners(settings, [Listener("responder", app, port)])
 
 
 async def _create_token(settings: Settings, role: Role, name: str) -> str:

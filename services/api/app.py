@@ -38,7 +38,9 @@ OPENAPI_TAGS = [
 ]
 
 
-def create_app(resources: ResourcesFactory) -> FastAPI:
+def create_app(resources: ResourcesFactory, *, serve_challenges: bool = True) -> FastAPI:
+    """The api. ``serve_challenges`` False: the HTTP-01 responder is left to the public
+    listener (``CERTKEEPER_RESPONDER_PORT``, see ``services.api.public``)."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with resources() as opened:
@@ -56,9 +58,11 @@ def create_app(resources: ResourcesFactory) -> FastAPI:
     problems.install(app)
     app.add_middleware(RequestGate)
     for router in (acme_accounts.router, certificate_requests.router, certificates.router,
-                   dns_providers.router, domain_mappings.router, health.router,
-                   responder.router):
+                   dns_providers.router, domain_mappings.router, health.liveness,
+                   health.router):
         app.include_router(router)
+    if serve_challenges:
+        app.include_router(responder.router)
     _register_problem_schema(app)
     return app
 
