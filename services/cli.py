@@ -142,10 +142,12 @@ async def _serve_api(command: str, settings: Settings) -> None:
 async def _serve_responder(settings: Settings) -> None:
     from services.api.public import create_public_app, responder_resources
     from services.serving import Listener, serve_listeners
+    from shared.metrics_server import metrics_listener
 
     port = settings.responder_port or settings.http_port
     app = create_public_app(responder_resources(settings))
-    await serve_listeners(settings, [Listener("responder", app, port)])
+    with metrics_listener(settings):
+        await serve_listeners(settings, [Listener("responder", app, port)])
 
 
 async def _create_token(settings: Settings, role: Role, name: str) -> str:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.api import problems
 from services.api.deps import AppResources
 from services.api.middleware import RequestGate
+from services.api.observe import Observe
 from services.api.routes import (
     acme_accounts,
     certificate_requests,
@@ -18,6 +19,7 @@ from services.api.routes import (
     dns_providers,
     domain_mappings,
     health,
+    metrics,
     responder,
 )
 from services.api.schemas.common import ProblemBody
@@ -57,9 +59,10 @@ def create_app(resources: ResourcesFactory, *, serve_challenges: bool = True) ->
     )
     problems.install(app)
     app.add_middleware(RequestGate)
+    app.add_middleware(Observe)  # added last: outermost, sees the gate's answers too
     for router in (acme_accounts.router, certificate_requests.router, certificates.router,
                    dns_providers.router, domain_mappings.router, health.liveness,
-                   health.router):
+                   health.router, metrics.router):
         app.include_router(router)
     if serve_challenges:
         app.include_router(responder.router)
