@@ -22,7 +22,7 @@ from services.api.routes import (
     metrics,
     responder,
 )
-from services.api.schemas.common import ProblemBody
+from services.api.schemas.common import NAMED_SCHEMAS
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.queue import ArqQueue
@@ -66,19 +66,20 @@ def create_app(resources: ResourcesFactory, *, serve_challenges: bool = True) ->
         app.include_router(router)
     if serve_challenges:
         app.include_router(responder.router)
-    _register_problem_schema(app)
+    _register_named_schemas(app)
     return app
 
 
-def _register_problem_schema(app: FastAPI) -> None:
-    """Make ``ProblemBody`` a named component even where only referenced by media type."""
+def _register_named_schemas(app: FastAPI) -> None:
+    """Add the schemas only referenced by ``$ref`` (``ProblemBody``, ``KeySize``, ``Curve``)."""
     original = app.openapi
 
     def openapi() -> dict[str, object]:
         if app.openapi_schema is None:
             schema = original()
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.setdefault("ProblemBody", ProblemBody.model_json_schema())
+            for name, named in NAMED_SCHEMAS.items():
+                components.setdefault(name, named)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import Field
 
-from services.api.schemas.common import ApiModel
+from services.api.schemas.common import (
+    ApiModel,
+    CurveField,
+    KeySizeField,
+    PageOf,
+    StoredProblem,
+)
 from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.names import MAX_NAMES
 from shared.states import AuthzStatus, RequestStatus
@@ -20,8 +26,8 @@ class CertificateRequestCreate(ApiModel):
         default_factory=list, max_length=4 * MAX_NAMES, examples=[["example.com"]]
     )
     key_type: KeyType = KeyType.RSA
-    key_size: int | None = Field(None, description="RSA only: 2048 (default), 3072 or 4096")
-    curve: str | None = Field(None, description="EC only: p-256 (default) or p-384")
+    key_size: KeySizeField = Field(None, description="RSA only: 2048 (default), 3072 or 4096")
+    curve: CurveField = Field(None, description="EC only: p-256 (default) or p-384")
     challenge_type: ChallengeType = ChallengeType.HTTP_01
     validation: ValidationMode = ValidationMode.AUTOMATIC
     dns_provider_id: UUID | None = None
@@ -56,10 +62,10 @@ class ChallengePublic(ApiModel):
         None, description="automatic dns-01: when every server served the record"
     )
     cleaned_at: datetime | None = None
-    cleanup_error: dict[str, Any] | None = Field(
+    cleanup_error: StoredProblem = Field(
         None, description="automatic dns-01: the last problem removing the record (retried)"
     )
-    error: dict[str, Any] | None
+    error: StoredProblem = Field(description="The CA's problem when validation failed")
 
 
 class CertificateRequestPublic(ApiModel):
@@ -68,8 +74,8 @@ class CertificateRequestPublic(ApiModel):
     common_name: str
     names: list[str]
     key_type: KeyType
-    key_size: int | None
-    curve: str | None
+    key_size: KeySizeField
+    curve: CurveField
     challenge_type: ChallengeType
     validation: ValidationMode
     dns_provider_id: UUID | None
@@ -82,11 +88,15 @@ class CertificateRequestPublic(ApiModel):
     profile: str | None = Field(None, description="The ACME profile sent in newOrder")
     challenges: list[ChallengePublic]
     certificate_id: UUID | None
-    error: dict[str, Any] | None = Field(description="A problem object when the request failed")
-    last_error: dict[str, Any] | None = Field(
+    error: StoredProblem = Field(description="A problem object when the request failed")
+    last_error: StoredProblem = Field(
         description="The last transient error; the request is being retried"
     )
     retry_not_before: datetime | None
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+
+
+class CertificateRequestPage(PageOf[CertificateRequestPublic]):
+    """A page of certificate requests."""
