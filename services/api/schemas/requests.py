@@ -13,6 +13,7 @@ from services.api.schemas.common import (
     PageOf,
     StoredProblem,
 )
+from shared.chains import PREFERRED_CHAIN_LENGTH
 from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.names import MAX_NAMES
 from shared.states import AuthzStatus, RequestStatus
@@ -38,6 +39,12 @@ class CertificateRequestCreate(ApiModel):
     profile: str | None = Field(
         None, min_length=1, max_length=64,
         description="An ACME profile the CA's directory lists (meta.profiles), e.g. tlsserver",
+    )
+    preferred_chain: str | None = Field(
+        None, min_length=1, max_length=PREFERRED_CHAIN_LENGTH,
+        description="Of the chains the CA offers, keep as the default the one whose topmost "
+        "certificate's issuer has this common name (e.g. ISRG Root X1); no match: the CA's "
+        "default. Renewals inherit it",
     )
 
 
@@ -86,6 +93,9 @@ class CertificateRequestPublic(ApiModel):
         description="For a renewal: the certificate it replaces"
     )
     profile: str | None = Field(None, description="The ACME profile sent in newOrder")
+    preferred_chain: str | None = Field(
+        None, description="The issuer common name of the preferred chain's top"
+    )
     challenges: list[ChallengePublic]
     certificate_id: UUID | None
     error: StoredProblem = Field(description="A problem object when the request failed")
