@@ -31,7 +31,8 @@ TESTS ?= tests
 # Examples per API operation for `make fuzz` (the suite runs 20).
 FUZZ_EXAMPLES ?= 200
 
-.PHONY: help install system-packages venv lock lint test fuzz bench bench-renewer run demo demo-stop clean distclean
+.PHONY: help install system-packages venv lock lint test fuzz bench bench-renewer run demo demo-stop \
+	clean distclean openapi
 
 help:
 	@echo "make install    Debian packages (only missing ones) + $(VENV) from $(LOCK_DEV)"
@@ -40,6 +41,7 @@ help:
 	@echo "make test       lint, type-check, then the test suites ($(PYTEST) $(TESTS))"
 	@echo "make lock       re-resolve $(LOCK_DEV) and $(LOCK_RUNTIME) from pyproject.toml"
 	@echo "make lint       ruff check + mypy (strict)"
+	@echo "make openapi    write docs/openapi.json from the app (commit it with API changes)"
 	@echo "make fuzz       fuzz the live API (schemathesis) with $(FUZZ_EXAMPLES) examples per operation"
 	@echo "make bench      issuance latency and throughput against Pebble, vs a raw acme client"
 	@echo "make bench-renewer  one renewer pass over 100,000 certificates in Postgres, vs raw SQL"
@@ -75,6 +77,9 @@ lint: venv
 
 test: install lint
 	$(PYTEST) $(TESTS)
+
+openapi: venv
+	$(BIN)/python -m services.api.openapi_export docs/openapi.json
 
 fuzz: install
 	CERTKEEPER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/e2e/test_fuzz_api.py

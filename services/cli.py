@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import uvicorn
-
 from shared.backup import BackupError, create_backup, restore_backup
 from shared.config import Settings, load_settings
 from shared.cpu import cpu_pool
@@ -37,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
         "all-in-one",
         help="api + issuer + renewer + notifier in one process (SQLite, in-process queue)",
     )
-    sub.add_parser("api", help="the HTTP API and the HTTP-01 responder")
+    sub.add_parser("api", help="the HTTP API (and the HTTP-01 responder, unless "
+                   "CERTKEEPER_RESPONDER_PORT is set: then `certkeeper responder` serves it)")
+    sub.add_parser("responder", help="the public HTTP-01 responder alone, on "
+                   "CERTKEEPER_RESPONDER_PORT (or CERTKEEPER_HTTP_PORT)")
     worker = sub.add_parser("worker", help="a background worker")
     worker.add_argument("kind", choices=["issuer", "renewer", "notifier"])
     sub.add_parser("migrate", help="apply database migrations")
@@ -86,8 +87,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _exit_on_sigterm(_signum: int, _frame: object) -> None:
     """SIGTERM unwinds like Ctrl-C, so what the process opened (the CPU pool's processes)
-    is closed on the way out. uvicorn handles SIGTERM itself while it serves, then raises it
-    again once it has stopped: that second one lands here instead of killing the process."""
+    is closed on the way out. While the listeners serve, SIGTERM stops them instead
+    (``services.serving``), and this handler is back once they have stopped."""
     raise SystemExit(0)
 
 
@@ -99,8 +100,12 @@ def _preflight(command: str, settings: Settings, kind: str | None = None) -> Non
         raise ConfigError(
             f"CERTKEEPER_REDIS_URL is required for `{command}`; `all-in-one` runs without Redis"
         )
+    if settings.responder_port is not None and settings.responder_port == settings.http_port:
+        raise ConfigError("CERTKEEPER_RESPONDER_PORT must differ from CERTKEEPER_HTTP_PORT")
     if settings.embedded_database:
         secure_data_dir(settings)
+    if command == "responder":
+        return  # reads challenges only: no encryption keys needed
     secret = settings.encryption_keys
     load_keyring(secret.get_secret_value() if secret else None, data_dir=settings.data_dir,
                  embedded=settings.embedded_database)
@@ -132,27 +137,44 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
 
         with cpu_pool():
             asyncio.run(run_issuer_worker(settings))
+    elif args.command == "responder":
+        asyncio.run(_serve_responder(settings))
     else:
         with cpu_pool():
-            _serve(args.command, settings)
+            asyncio.run(_serve_api(args.command, settings))
 
 
-def _serve(command: str, settings: Settings) -> None:
+async def _serve_api(command: str, settings: Settings) -> None:
+    """The api (or all-in-one) listener. With ``CERTKEEPER_RESPONDER_PORT`` the api leaves
+    the challenges to the public responder: its own process (``certkeeper responder``) in
+    production, a second listener in this event loop for all-in-one."""
     from services.all_in_one import embedded_resources
     from services.api.app import api_resources, create_app
+    from services.api.public import create_public_app
+    from services.serving import Listener, already_open, serve_listeners
 
     factory = embedded_resources(settings) if command == "all-in-one" else api_resources(settings)
-    config = uvicorn.Config(
-        create_app(factory), host=settings.http_host, port=settings.http_port,
-        log_config=None, proxy_headers=True, lifespan="on",
-    )
-    asyncio.run(_run_server(uvicorn.Server(config)))
+    async with factory() as opened:
+        public_port = settings.responder_port
+        listeners = [Listener("api", create_app(lambda: already_open(opened),
+                                                serve_challenges=public_port is None),
+                              settings.http_port)]
+        if public_port is not None and command == "all-in-one":
+            listeners.append(Listener("responder",
+                                      create_public_app(lambda: already_open(opened)),
+                                      public_port))
+        await serve_listeners(settings, listeners)
 
 
-async def _run_server(server: uvicorn.Server) -> None:
-    await server.serve()
-    if not server.started:
-        raise SystemExit(1)
+async def _serve_responder(settings: Settings) -> None:
+    from services.api.public import create_public_app, responder_resources
+    from services.serving import Listener, serve_listeners
+    from shared.metrics_server import metrics_listener
+
+    port = settings.responder_port or settings.http_port
+    app = create_public_app(responder_resources(settings))
+    with metrics_listener(settings):
+        await serve_listeners(settings, [Listener("responder", app, port)])
 
 
 def _backup_or_restore(args: argparse.Namespace, settings: Settings) -> str:

@@ -18,6 +18,7 @@ import josepy
 import requests
 from acme import errors, messages
 
+from shared import metrics
 from shared.errors import AcmeError, AcmeRateLimited, AcmeUnavailable
 
 P = ParamSpec("P")
@@ -49,8 +50,12 @@ class ResponseRecorder:
         self.status: int | None = None
         self.retry_after: float | None = None
         self.problem_type: str | None = None
+        # What the caller is doing (newOrder, finalize...), the label of the metrics.
+        self.action = "directory"
 
     def __call__(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        action = "newNonce" if response.request.method == "HEAD" else self.action
+        metrics.acme_response(action, response.status_code, response.elapsed.total_seconds())
         self.status = response.status_code
         self.retry_after = parse_retry_after(response.headers.get("Retry-After"))
         self.problem_type = _problem_type(response)
@@ -109,11 +114,17 @@ async def translate(
         except messages.Error as exc:
             if exc.code == "badNonce" and attempt < BAD_NONCE_RETRIES:
                 continue
-            raise _from_problem(exc, recorder) from exc
+            raise _counted(_from_problem(exc, recorder)) from exc
         except (errors.Error, requests.RequestException, josepy.errors.Error, ValueError,
                 OSError) as exc:
-            raise _from_failure(exc, recorder) from exc
-    raise AcmeUnavailable("ACME server kept rejecting nonces")
+            raise _counted(_from_failure(exc, recorder)) from exc
+    raise _counted(AcmeUnavailable("ACME server kept rejecting nonces"))
+
+
+def _counted(error: AcmeError) -> AcmeError:
+    kind = error.acme_type.removeprefix(ACME_ERROR_PREFIX) if error.acme_type else error.slug
+    metrics.acme_error(kind)
+    return error
 
 
 def _from_failure(exc: Exception, recorder: ResponseRecorder) -> AcmeError:

@@ -159,13 +159,16 @@ class AcmeGateway:
             terms_of_service_agreed=terms_of_service_agreed,
             external_account_binding=eab,
         )
-        url = await self._post_for(self.directory["newAccount"], registration, _location)
+        url = await self._post_for(
+            "newAccount", self.directory["newAccount"], registration, _location
+        )
         self._client.net.account = messages.RegistrationResource(uri=url)
         return url
 
     async def deactivate(self, account_url: str) -> None:
         """Deactivate the account at the CA (RFC 8555 7.3.6); it can never be used again."""
-        await self._call(self._post, account_url, messages.UpdateRegistration(status="deactivated"))
+        await self._call("deactivateAccount", self._post, account_url,
+                         messages.UpdateRegistration(status="deactivated"))
 
     @property
     def requires_external_account(self) -> bool:
@@ -185,7 +188,9 @@ class AcmeGateway:
                          for name in names],
             profile=profile, replaces=replaces,
         )
-        url, body = await self._post_for(self.directory["newOrder"], new, _created_order)
+        url, body = await self._post_for(
+            "newOrder", self.directory["newOrder"], new, _created_order
+        )
         info = _order_info(url, body, self._recorder.retry_after)
         authorizations = [await self.fetch_authorization(a) for a in info.authorization_urls]
         return replace(info, authorizations=authorizations)
@@ -201,7 +206,7 @@ class AcmeGateway:
             certificate=x509.load_pem_x509_certificate(cert_pem), reason=reason
         )
         await _already_revoked_is_done(
-            self._call(self._post, self.directory["revokeCert"], revocation)
+            self._call("revokeCert", self._post, self.directory["revokeCert"], revocation)
         )
 
     async def revoke_with_certificate_key(
@@ -216,18 +221,18 @@ class AcmeGateway:
         net = self._open_network(jwk, alg, None)
         try:
             await _already_revoked_is_done(
-                self._call(net.post, self.directory["revokeCert"], revocation,
+                self._call("revokeCert", net.post, self.directory["revokeCert"], revocation,
                            new_nonce_url=self.directory["newNonce"])
             )
         finally:
             net.session.close()
 
     async def fetch_order(self, order_url: str) -> OrderInfo:
-        body = await self._post_for(order_url, None, _order_body)
+        body = await self._post_for("getOrder", order_url, None, _order_body)
         return _order_info(order_url, body, self._recorder.retry_after)
 
     async def fetch_authorization(self, authz_url: str) -> AuthorizationInfo:
-        body = await self._post_for(authz_url, None, _authz_body)
+        body = await self._post_for("getAuthorization", authz_url, None, _authz_body)
         return _authz_info(authz_url, body)
 
     async def answer(self, challenge_type: ChallengeType, challenge_url: str) -> None:
@@ -236,19 +241,19 @@ class AcmeGateway:
             reply = challenges.HTTP01Response()
         else:
             reply = challenges.DNS01Response()
-        await self._call(self._post, challenge_url, reply)
+        await self._call("answerChallenge", self._post, challenge_url, reply)
 
     async def finalize(self, order_url: str, finalize_url: str, csr_pem: bytes) -> OrderInfo:
         wrapped = messages.CertificateRequest(csr=x509.load_pem_x509_csr(csr_pem))
-        body = await self._post_for(finalize_url, wrapped, _order_body)
+        body = await self._post_for("finalize", finalize_url, wrapped, _order_body)
         return _order_info(order_url, body, self._recorder.retry_after)
 
     async def download(self, certificate_url: str) -> DownloadedChain:
-        response = await self._call(self._post, certificate_url, None)
+        response = await self._call("downloadCertificate", self._post, certificate_url, None)
         alternates = []
         for link in parse_header_links(response.headers.get("Link", "")):
             if link.get("rel") == "alternate" and link.get("url"):
-                alt = await self._call(self._post, link["url"], None)
+                alt = await self._call("downloadCertificate", self._post, link["url"], None)
                 alternates.append(alt.text)
         return DownloadedChain(chain_pem=response.text, alternates_pem=alternates)
 
@@ -275,12 +280,17 @@ class AcmeGateway:
         return parse(self._post(url, obj))
 
     async def _post_for(
-        self, url: str, obj: JSONDeSerializable | None, parse: Callable[[requests.Response], R]
+        self, action: str, url: str, obj: JSONDeSerializable | None,
+        parse: Callable[[requests.Response], R],
     ) -> R:
         """One POST in a thread, its answer parsed there; retried alone on badNonce."""
-        return await self._call(self._post_parsed, url, obj, parse)
+        return await self._call(action, self._post_parsed, url, obj, parse)
 
-    async def _call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    async def _call(
+        self, action: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """``action`` names the call in the metrics (``certkeeper_acme_client_*``)."""
+        self._recorder.action = action
         return await translate(self._recorder, fn, *args, **kwargs)
 
 

@@ -7,10 +7,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from shared.dns_lookup import parse_resolver
 from shared.errors import ConfigError
+from shared.secret_files import SecretFileSource
 
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 
@@ -31,6 +37,11 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=1, le=65535)
+    # The public HTTP-01 responder's own listener (only /.well-known/acme-challenge/ and
+    # /healthz). Unset: the api port serves the challenges too.
+    responder_port: int | None = Field(None, ge=1, le=65535)
+    # Where a worker process serves /metrics (the api serves it on its own port).
+    metrics_port: int | None = Field(None, ge=1, le=65535)
     acme_directory_url: str = LETS_ENCRYPT_PRODUCTION
     acme_ca_bundle: Path | None = None
     encryption_keys: SecretStr | None = None
@@ -83,10 +94,18 @@ class Settings(BaseSettings):
         "acme_allowed_networks", mode="before"
     )(_split_commas)
 
-    @field_validator("smtp_host", "smtp_username")
     @classmethod
-    def _empty_is_unset(cls, value: str | None) -> str | None:
-        return value or None
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment, then ``CERTKEEPER_<NAME>_FILE`` for secrets (shared.secret_files)."""
+        return (init_settings, env_settings, SecretFileSource(settings_cls), dotenv_settings,
+                file_secret_settings)
 
     @field_validator("database_url")
     @classmethod
@@ -137,6 +156,12 @@ class Settings(BaseSettings):
         if any(delay <= 0 for delay in value):
             raise ValueError("every delay must be more than 0 seconds")
         return value
+
+    @field_validator("responder_port", "metrics_port", "smtp_host", "smtp_username",
+                     mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.api import problems
 from services.api.deps import AppResources
 from services.api.middleware import RequestGate
+from services.api.observe import Observe
 from services.api.routes import (
     acme_accounts,
     certificate_requests,
@@ -18,11 +19,12 @@ from services.api.routes import (
     dns_providers,
     domain_mappings,
     health,
+    metrics,
     notification_rules,
     notifications,
     responder,
 )
-from services.api.schemas.common import ProblemBody
+from services.api.schemas.common import NAMED_SCHEMAS
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.queue import ArqQueue
@@ -43,7 +45,9 @@ OPENAPI_TAGS = [
 ]
 
 
-def create_app(resources: ResourcesFactory) -> FastAPI:
+def create_app(resources: ResourcesFactory, *, serve_challenges: bool = True) -> FastAPI:
+    """The api. ``serve_challenges`` False: the HTTP-01 responder is left to the public
+    listener (``CERTKEEPER_RESPONDER_PORT``, see ``services.api.public``)."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with resources() as opened:
@@ -60,23 +64,28 @@ def create_app(resources: ResourcesFactory) -> FastAPI:
     )
     problems.install(app)
     app.add_middleware(RequestGate)
+    app.add_middleware(Observe)  # added last: outermost, sees the gate's answers too
     for router in (acme_accounts.router, certificate_requests.router, certificates.router,
-                   dns_providers.router, domain_mappings.router, health.router,
-                   notification_rules.router, notifications.router, responder.router):
+                   dns_providers.router, domain_mappings.router, health.liveness,
+                   health.router, metrics.router, notification_rules.router,
+                   notifications.router):
         app.include_router(router)
-    _register_problem_schema(app)
+    if serve_challenges:
+        app.include_router(responder.router)
+    _register_named_schemas(app)
     return app
 
 
-def _register_problem_schema(app: FastAPI) -> None:
-    """Make ``ProblemBody`` a named component even where only referenced by media type."""
+def _register_named_schemas(app: FastAPI) -> None:
+    """Add the schemas only referenced by ``$ref`` (``ProblemBody``, ``KeySize``, ``Curve``)."""
     original = app.openapi
 
     def openapi() -> dict[str, object]:
         if app.openapi_schema is None:
             schema = original()
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.setdefault("ProblemBody", ProblemBody.model_json_schema())
+            for name, named in NAMED_SCHEMAS.items():
+                components.setdefault(name, named)
             app.openapi_schema = schema
         return app.openapi_schema
 

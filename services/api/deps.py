@@ -11,6 +11,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import Sessions
 from shared.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.domain.tokens import Principal, TokenVerifier
 from shared.errors import Forbidden, Unauthenticated
@@ -24,13 +25,25 @@ RESPONDER_LOOKUPS = 4
 
 
 @dataclass
+class ChallengeSource:
+    """What the HTTP-01 responder reads: the database, behind a few lookup slots. The api
+    shares its own database; the public responder process opens only this (no keyring)."""
+
+    sessions: Sessions
+    slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(RESPONDER_LOOKUPS)
+    )
+
+
+@dataclass
 class AppResources:
     runtime: Runtime
     queue: JobQueue
     tokens: TokenVerifier = field(default_factory=TokenVerifier)
-    responder_slots: asyncio.Semaphore = field(
-        default_factory=lambda: asyncio.Semaphore(RESPONDER_LOOKUPS)
-    )
+    challenges: ChallengeSource = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.challenges = ChallengeSource(self.runtime.sessions)
 
 
 def get_resources(request: Request) -> AppResources:
@@ -39,6 +52,14 @@ def get_resources(request: Request) -> AppResources:
 
 
 ResourcesDep = Annotated[AppResources, Depends(get_resources)]
+
+
+def get_challenge_source(request: Request) -> ChallengeSource:
+    opened: ChallengeSource | AppResources = request.app.state.resources
+    return opened.challenges if isinstance(opened, AppResources) else opened
+
+
+ChallengeSourceDep = Annotated[ChallengeSource, Depends(get_challenge_source)]
 
 
 async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:

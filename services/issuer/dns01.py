@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.issuer.context import Step
+from shared import metrics
 from shared.config import Settings
 from shared.crypto import Keyring
 from shared.dns.base import DnsProvider, ProviderTimings
@@ -122,8 +123,11 @@ async def _check_propagation(
         raise TimedOut(tuple(sorted(lacking))).problem(records, timeout)
     if waits:
         return min(waits)
-    seconds = max(((r.propagated_at - r.presented_at).total_seconds()
-                   for r in rows if r.propagated_at and r.presented_at), default=0.0)
+    waits_seen = [(r.propagated_at - r.presented_at).total_seconds()
+                  for r in rows if r.propagated_at and r.presented_at]
+    for wait in waits_seen:
+        metrics.DNS_PROPAGATION_WAIT.observe(max(0.0, wait))
+    seconds = max(waits_seen, default=0.0)
     logger.info("dns.propagated", extra={"request_id": str(step.request.id), "seconds": seconds})
     return None
 

@@ -25,6 +25,7 @@ from services.issuer.context import Fence, Fenced, IssuerContext, Step, issuer_o
 from services.issuer.lease import claim, lease_kept
 from services.issuer.outcomes import fail_request, retry_later
 from services.issuer.steps import STEPS
+from shared import metrics
 from shared.domain.outbox import emit_request_ended
 from shared.domain.requests import enqueue_advance, enqueue_cleanup
 from shared.errors import Problem
@@ -74,6 +75,7 @@ async def _step(ctx: IssuerContext, request_id: UUID, now: datetime) -> Outcome:
         try:
             delay = await _run_step(ctx, fence, account, now)
             version = await _finish(fence, delay, now)
+            _count_issued(fence.request, ctx.clock())
             return Outcome(version, delay, needs_cleanup(fence.request))
         except Fenced:
             raise
@@ -159,9 +161,16 @@ async def _record_on_fresh_row(
         return Outcome(await _finish(fence, delay, now), delay, needs_cleanup(req))
 
 
+def _count_issued(req: CertificateRequest, now: datetime) -> None:
+    """Once the step that stored the certificate is committed: how long issuance took."""
+    if req.status is RequestStatus.ISSUED:
+        metrics.ISSUANCE_DURATION.observe(max(0.0, (now - req.created_at).total_seconds()))
+
+
 def _log_crash(request_id: UUID, exc: Exception) -> None:
     """A database error's text carries the statement's parameters (sealed keys, tokens):
     log only its class. Any other error is a bug: log its traceback."""
+    metrics.JOB_FAILURES.labels(job="advance").inc()
     extra = {"request_id": str(request_id), "error": type(exc).__name__}
     if isinstance(exc, SQLAlchemyError):
         logger.error("request.write_failed", extra=extra)

@@ -16,6 +16,7 @@ from services.issuer.orders import check_fits, start_order
 from services.issuer.outcomes import order_failed
 from services.issuer.solvers import make_answerable
 from shared.acme_gateway import OrderInfo
+from shared.chains import order_chains
 from shared.choices import ValidationMode
 from shared.crypto import certificate_facts
 from shared.domain.outbox import emit
@@ -131,6 +132,8 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
     req = step.request
     chain = await step.acme.download(certificate_url)
     facts = certificate_facts(chain.chain_pem)
+    default_chain, alternates = order_chains([chain.chain_pem, *chain.alternates_pem],
+                                             req.preferred_chain)
     if req.private_key_sealed is None:
         raise AcmeError("request lost its private key", retryable=False)
     key_pem = step.keyring.open(req.private_key_sealed, req.seal_context)
@@ -143,7 +146,7 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
         names=facts.names, serial=facts.serial_hex, not_before=facts.not_before,
         not_after=facts.not_after, issuer=facts.issuer,
         fingerprint_sha256=facts.fingerprint_sha256, key_type=req.key_type,
-        chain_pem=chain.chain_pem, alternate_chains_pem=chain.alternates_pem,
+        chain_pem=default_chain, alternate_chains_pem=alternates,
         status=CertificateStatus.ACTIVE, auto_renew=lineage.auto_renew, lineage=lineage,
         private_key_sealed=b"",
     )

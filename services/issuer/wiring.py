@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from services.issuer.cleanup import cleanup_request
 from services.issuer.context import IssuerContext
 from services.issuer.jobs import advance_request
 from services.issuer.sweeper import run_sweeper
+from shared import metrics
 from shared.config import Settings
 from shared.domain.requests import ADVANCE_REQUEST, CLEANUP_REQUEST
 from shared.queue import ArqConsumer, ArqQueue, InProcessQueue, JobQueue
@@ -28,9 +30,27 @@ from shared.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
+
+
+def timed(job: str, function: WorkerCoroutine) -> WorkerCoroutine:
+    """The job, its duration and its failures counted (``certkeeper_job_*``)."""
+
+    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return await function(ctx, *args, **kwargs)
+        except Exception:
+            metrics.JOB_FAILURES.labels(job=job).inc()
+            raise
+        finally:
+            metrics.JOB_DURATION.labels(job=job).observe(time.monotonic() - started)
+
+    return run
+
+
 JOBS: Final[Mapping[str, WorkerCoroutine]] = {
-    ADVANCE_REQUEST: advance_request,
-    CLEANUP_REQUEST: cleanup_request,
+    ADVANCE_REQUEST: timed("advance", advance_request),
+    CLEANUP_REQUEST: timed("cleanup", cleanup_request),
 }
 # How long a stopping worker lets running jobs finish (keep below the platform's grace period).
 JOB_COMPLETION_WAIT_SECONDS: Final = 20.0

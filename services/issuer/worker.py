@@ -9,6 +9,7 @@ from __future__ import annotations
 from services.issuer.wiring import running_issuer
 from shared.config import Settings
 from shared.errors import ConfigError
+from shared.metrics_server import metrics_listener
 from shared.queue import QUEUE_ERRORS
 from shared.runtime import build_runtime, stop_on_signals
 
@@ -19,8 +20,9 @@ async def run_issuer_worker(settings: Settings) -> None:
     stop = stop_on_signals()
     runtime = build_runtime(settings)
     try:
-        async with running_issuer(settings, runtime, stop):
-            await stop.wait()
+        with metrics_listener(settings):
+            async with running_issuer(settings, runtime, stop):
+                await stop.wait()
     except QUEUE_ERRORS:
         # Stopped while waiting for Redis to come up: nothing ran, so nothing is lost.
         if not stop.is_set():

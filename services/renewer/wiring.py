@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from services.renewer.renewer import Renewer, run_renewer
 from shared.config import Settings
 from shared.errors import ConfigError
+from shared.metrics_server import metrics_listener
 from shared.queue import QUEUE_ERRORS, ArqQueue, JobQueue
 from shared.runtime import Runtime, build_runtime, stop_on_signals
 
@@ -42,8 +43,9 @@ async def run_renewer_worker(settings: Settings) -> None:
             raise
         return
     try:
-        async with running_renewer(settings, runtime, queue, stop):
-            await stop.wait()
+        with metrics_listener(settings):
+            async with running_renewer(settings, runtime, queue, stop):
+                await stop.wait()
     finally:
         await queue.aclose()
         await runtime.aclose()

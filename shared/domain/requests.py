@@ -59,6 +59,7 @@ class RequestSpec:
     acme_account_id: UUID | None = None
     auto_renew: bool = True
     profile: str | None = None
+    preferred_chain: str | None = None
 
 
 def advance_job_id(request_id: UUID, version: int, origin: str = "advance") -> str:
@@ -182,7 +183,7 @@ async def create_request(
         common_name=names[0], names=names, key_type=spec.key_type, key_size=key_size,
         curve=curve, challenge_type=spec.challenge_type, validation=spec.validation,
         dns_provider_id=spec.dns_provider_id, acme_account_id=account.id,
-        auto_renew=spec.auto_renew, profile=spec.profile,
+        auto_renew=spec.auto_renew, profile=spec.profile, preferred_chain=spec.preferred_chain,
     )
     session.add(lineage)
     await session.flush()
@@ -203,7 +204,8 @@ def request_of(
         challenge_type=lineage.challenge_type, validation=lineage.validation,
         dns_provider_id=lineage.dns_provider_id, acme_account_id=lineage.acme_account_id,
         auto_renew=lineage.auto_renew, replaces_certificate_id=replaces_certificate_id,
-        profile=lineage.profile, status=RequestStatus.PENDING, next_run_at=utcnow(),
+        profile=lineage.profile, preferred_chain=lineage.preferred_chain,
+        status=RequestStatus.PENDING, next_run_at=utcnow(),
         attempts=0, polls=0, challenges=[],
     )
 

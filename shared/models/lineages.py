@@ -9,6 +9,7 @@ from uuid import UUID
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.chains import PREFERRED_CHAIN_LENGTH
 from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.models.base import Base, IdMixin, TimestampMixin, str_enum
 
@@ -29,6 +30,8 @@ class Lineage(IdMixin, TimestampMixin, Base):
     acme_account_id: Mapped[UUID] = mapped_column(ForeignKey("acme_accounts.id"), index=True)
     # An ACME profile (stored; asked of the CA once the ACME layer supports profiles).
     profile: Mapped[str | None] = mapped_column(String(PROFILE_LENGTH))
+    # Keep the chain whose topmost issuer has this common name (shared.chains).
+    preferred_chain: Mapped[str | None] = mapped_column(String(PREFERRED_CHAIN_LENGTH))
     auto_renew: Mapped[bool]
     # Null: the renewal time follows the lifetime (or the CA's advice).
     renew_before_seconds: Mapped[int | None]

@@ -9,6 +9,7 @@ from uuid import UUID
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from shared.chains import PREFERRED_CHAIN_LENGTH
 from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.models.base import Base, IdMixin, SealedKeyMixin, TimestampMixin, str_enum
 from shared.models.dns import ABSOLUTE_NAME_LENGTH
@@ -33,6 +34,7 @@ class CertificateRequest(SealedKeyMixin, TimestampMixin, Base):
     auto_renew: Mapped[bool]
     replaces_certificate_id: Mapped[UUID | None]
     profile: Mapped[str | None] = mapped_column(String(64))  # ACME profile (newOrder)
+    preferred_chain: Mapped[str | None] = mapped_column(String(PREFERRED_CHAIN_LENGTH))
     status: Mapped[RequestStatus] = mapped_column(str_enum(RequestStatus), index=True)
     error: Mapped[dict[str, Any] | None]
     certificate_id: Mapped[UUID | None]

@@ -73,6 +73,7 @@ class Stack:
     proxy: FaultProxy | None = None
     api_pid: int | None = None  # the ``api`` or ``all-in-one`` process
     renewer: WorkerProcess | None = None
+    responder_url: str = ""  # where the CA fetches HTTP-01 (the api's URL unless separate)
     _clients: list[httpx.Client] = field(default_factory=list)
 
     def client(self, token: str | None = None) -> httpx.Client:
@@ -172,6 +173,13 @@ def base_env(port: int, directory_url: str, ca_bundle: str, **extra: str) -> dic
     })
 
 
+def _responder_ports(ca_port: int, api_port: int) -> dict[str, str]:
+    """The api on ``api_port``; the responder on ``ca_port`` when that is another port."""
+    if ca_port == api_port:
+        return {"CERTKEEPER_HTTP_PORT": str(api_port)}
+    return {"CERTKEEPER_HTTP_PORT": str(api_port), "CERTKEEPER_RESPONDER_PORT": str(ca_port)}
+
+
 @contextlib.contextmanager
 def acme_servers(
     port: int,
@@ -193,10 +201,13 @@ def production_stack(
     *,
     faults: bool = False,
     pebble_config: Mapping[str, Any] | None = None,
+    public_responder: bool = False,
 ) -> Iterator[Stack]:
     """Postgres + Redis + api + issuer + renewer; with ``faults``, the CA is reached through a
-    FaultProxy."""
+    FaultProxy; with ``public_responder``, ``certkeeper responder`` answers the CA on its own
+    port (``Stack.responder_url``) and the api serves no challenge."""
     port = free_port()
+    api_port = free_port() if public_responder else port
     with (
         temp_dir("ck-prod-") as logs,
         postgres_server() as pg,
@@ -211,10 +222,16 @@ def production_stack(
             CERTKEEPER_DNS_PROPAGATION="resolvers",  # challtestsrv answers, serves no zone
             CERTKEEPER_DATABASE_URL=pg.dsn, CERTKEEPER_REDIS_URL=rd.url,
             CERTKEEPER_ENCRYPTION_KEYS=new_key_spec(), CERTKEEPER_DATA_DIR=str(logs / "data"),
+            **_responder_ports(port, api_port),
         )
         run_cli(env, "migrate")
         token = run_cli(env, "token", "create", "--role", "admin", "--name", "e2e-admin")
-        base_url = f"http://127.0.0.1:{port}"
+        base_url = f"http://127.0.0.1:{api_port}"
+        if public_responder:
+            extra.enter_context(run_process(
+                [CERTKEEPER, "responder"], env=env, log_path=logs / "responder.log",
+                ready_url=f"http://127.0.0.1:{port}/healthz",
+            ))
         with run_process([CERTKEEPER, "api"], env=env, log_path=logs / "api.log",
                          ready_url=f"{base_url}/readyz") as api:
             worker = WorkerProcess(env, logs / "worker.log")
@@ -222,7 +239,8 @@ def production_stack(
             renewer = WorkerProcess(env, logs / "renewer.log", kind="renewer")
             renewer.start()
             stack = Stack(base_url, env, token, peb, dns, logs, pg, rd, worker, proxy,
-                          api_pid=api.pid, renewer=renewer)
+                          api_pid=api.pid, renewer=renewer,
+                          responder_url=f"http://127.0.0.1:{port}")
             try:
                 yield stack
             finally:
@@ -239,10 +257,13 @@ def embedded_stack(
     pebble_config: Mapping[str, Any] | None = None,
     redis: bool = False,
     settings: Mapping[str, str] | None = None,
+    public_responder: bool = False,
 ) -> Iterator[Stack]:
     """All-in-one on SQLite; with ``faults``, the CA is reached through a FaultProxy; with
-    ``redis``, its queue is a throwaway Redis; ``settings`` are extra CERTKEEPER_* variables."""
+    ``redis``, its queue is a throwaway Redis; ``settings`` are extra CERTKEEPER_* variables;
+    with ``public_responder``, the CA reaches a second listener (``Stack.responder_url``)."""
     port = free_port()
+    api_port = free_port() if public_responder else port
     with (
         temp_dir("ck-embedded-") as logs,
         acme_servers(port, pebble_env, pebble_config) as (dns, peb),
@@ -254,13 +275,14 @@ def embedded_stack(
             port, proxy.directory_url if proxy else peb.directory_url,
             proxy.ca_bundle if proxy else peb.ca_bundle, CERTKEEPER_DATA_DIR=str(logs / "data"),
             **({"CERTKEEPER_REDIS_URL": rd.url} if rd else {}), **(settings or {}),
+            **_responder_ports(port, api_port),
         )
         token = run_cli(env, "token", "create", "--role", "admin", "--name", "e2e-admin")
-        base_url = f"http://127.0.0.1:{port}"
+        base_url = f"http://127.0.0.1:{api_port}"
         with run_process([CERTKEEPER, "all-in-one"], env=env, log_path=logs / "all-in-one.log",
                          ready_url=f"{base_url}/readyz") as app:
             stack = Stack(base_url, env, token, peb, dns, logs, redis=rd, proxy=proxy,
-                          api_pid=app.pid)
+                          api_pid=app.pid, responder_url=f"http://127.0.0.1:{port}")
             try:
                 yield stack
             finally:

@@ -54,13 +54,15 @@ class Fault:
 class Hold:
     """Keep the next request whose path contains ``path_part`` until ``release`` is set
     (``held`` is set once it arrives), then pass it on: lets a test act at the moment the
-    client has spoken but the CA has not yet heard."""
+    client has spoken but the CA has not yet heard. With ``after``, the CA hears at once and
+    its answer is kept instead: the CA has acted, the client does not know yet."""
 
     method: str
     path_part: str
     held: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     timeout: float = 60.0
+    after: bool = False
 
 
 @dataclass
@@ -155,10 +157,10 @@ class FaultProxy:
                     return fault
         return None
 
-    def wait_if_held(self, method: str, path: str) -> None:
+    def wait_if_held(self, method: str, path: str, *, after: bool = False) -> None:
         with self.lock:
-            hold = next((h for h in self.holds
-                         if h.method == method and h.path_part in path), None)
+            hold = next((h for h in self.holds if h.method == method and h.after == after
+                         and h.path_part in path), None)
             if hold is not None:
                 self.holds.remove(hold)
         if hold is not None:
@@ -213,6 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
         answer = self.upstream.request(self.command, proxy.upstream + self.path,
                                        headers=headers, content=body)
         proxy.record(self.command, self.path, answer.status_code)
+        proxy.wait_if_held(self.command, self.path, after=True)
         passed = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS}
         content = answer.content
         if self.path == "/dir" and answer.status_code == 200 and proxy.directory_extra:

@@ -5,8 +5,8 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 
 from services.api.deps import DEFAULT_PAGE, Admin, Cursor, Limit, ResourcesDep, SessionDep, Viewer
-from services.api.schemas.accounts import AcmeAccountCreate, AcmeAccountPublic
-from services.api.schemas.common import PageOf, page_of, problems
+from services.api.schemas.accounts import AcmeAccountCreate, AcmeAccountPage, AcmeAccountPublic
+from services.api.schemas.common import page_of, problems
 from shared.domain import accounts
 from shared.domain.accounts import AccountSpec
 
@@ -36,9 +36,9 @@ async def create_acme_account(
 @router.get("", operation_id="listAcmeAccounts", responses=problems())
 async def list_acme_accounts(
     session: SessionDep, _viewer: Viewer, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
-) -> PageOf[AcmeAccountPublic]:
+) -> AcmeAccountPage:
     page = await accounts.list_accounts(session, cursor, limit)
-    return page_of(AcmeAccountPublic, page)
+    return page_of(AcmeAccountPage, page)
 
 
 @router.get("/{account_id}", operation_id="getAcmeAccount", responses=problems(404))

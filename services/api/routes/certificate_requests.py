@@ -13,8 +13,12 @@ from services.api.deps import (
     SessionDep,
     Viewer,
 )
-from services.api.schemas.common import PageOf, page_of, problems
-from services.api.schemas.requests import CertificateRequestCreate, CertificateRequestPublic
+from services.api.schemas.common import page_of, problems
+from services.api.schemas.requests import (
+    CertificateRequestCreate,
+    CertificateRequestPage,
+    CertificateRequestPublic,
+)
 from shared.dns.propagation import Propagation
 from shared.domain import requests
 from shared.domain.requests import RequestSpec
@@ -47,9 +51,9 @@ async def list_certificate_requests(
     status: RequestStatus | None = Query(None),  # noqa: B008
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
-) -> PageOf[CertificateRequestPublic]:
+) -> CertificateRequestPage:
     page = await requests.list_requests(session, status=status, cursor=cursor, limit=limit)
-    return page_of(CertificateRequestPublic, page)
+    return page_of(CertificateRequestPage, page)
 
 
 @router.get("/{request_id}", operation_id="getCertificateRequest", responses=problems(404))

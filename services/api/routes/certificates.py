@@ -13,8 +13,13 @@ from services.api.deps import (
     SessionDep,
     Viewer,
 )
-from services.api.schemas.certificates import CertificatePublic, CertificateUpdate, RevocationCreate
-from services.api.schemas.common import PageOf, UtcDatetime, page_of, problems
+from services.api.schemas.certificates import (
+    CertificatePage,
+    CertificatePublic,
+    CertificateUpdate,
+    RevocationCreate,
+)
+from services.api.schemas.common import UtcDatetime, page_of, problems
 from services.api.schemas.requests import CertificateRequestPublic
 from shared.choices import RevocationReason
 from shared.domain import certificates, renewals
@@ -39,12 +44,12 @@ async def list_certificates(
     ),
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
-) -> PageOf[CertificatePublic]:
+) -> CertificatePage:
     page = await certificates.list_certificates(
         session, status=status, domain=domain, expires_before=expires_before,
         cursor=cursor, limit=limit,
     )
-    return page_of(CertificatePublic, page)
+    return page_of(CertificatePage, page)
 
 
 @router.get("/{certificate_id}", operation_id="getCertificate", responses=problems(404))
@@ -58,7 +63,9 @@ async def get_certificate(
 
 @router.get(
     "/{certificate_id}/pem", operation_id="getCertificatePem", response_class=Response,
-    responses={200: {"content": {PEM_CHAIN: {}}}, **problems(404)},
+    responses={200: {"description": "The leaf certificate, then the intermediates (PEM)",
+                     "content": {PEM_CHAIN: {"schema": {"type": "string"}}}},
+               **problems(404)},
 )
 async def get_certificate_pem(
     certificate_id: UUID,
@@ -75,7 +82,10 @@ async def get_certificate_pem(
 
 @router.get(
     "/{certificate_id}/private-key", operation_id="getCertificatePrivateKey",
-    response_class=Response, responses={200: {"content": {PEM_KEY: {}}}, **problems(404)},
+    response_class=Response,
+    responses={200: {"description": "The private key, PKCS#8 PEM (the export is audited)",
+                     "content": {PEM_KEY: {"schema": {"type": "string"}}}},
+               **problems(404)},
 )
 async def get_certificate_private_key(
     certificate_id: UUID, session: SessionDep, resources: ResourcesDep, actor: Operator

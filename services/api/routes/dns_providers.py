@@ -6,9 +6,10 @@ from fastapi import APIRouter, Response, status
 from pydantic import SecretStr
 
 from services.api.deps import DEFAULT_PAGE, Admin, Cursor, Limit, ResourcesDep, SessionDep
-from services.api.schemas.common import PageOf, page_of, problems
+from services.api.schemas.common import page_of, problems
 from services.api.schemas.dns import (
     DnsProviderCreate,
+    DnsProviderPage,
     DnsProviderPublic,
     DnsProviderUpdate,
     ProviderTestReport,
@@ -45,8 +46,8 @@ async def create_dns_provider(
 @router.get("", operation_id="listDnsProviders", responses=problems())
 async def list_dns_providers(
     session: SessionDep, _admin: Admin, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
-) -> PageOf[DnsProviderPublic]:
-    return page_of(DnsProviderPublic, await dns_providers.list_providers(session, cursor, limit))
+) -> DnsProviderPage:
+    return page_of(DnsProviderPage, await dns_providers.list_providers(session, cursor, limit))
 
 
 @router.get("/{provider_id}", operation_id="getDnsProvider", responses=problems(404))

@@ -5,9 +5,10 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 
 from services.api.deps import DEFAULT_PAGE, Admin, Cursor, Limit, ResourcesDep, SessionDep
-from services.api.schemas.common import PageOf, page_of, problems
+from services.api.schemas.common import page_of, problems
 from services.api.schemas.dns import (
     DomainMappingCreate,
+    DomainMappingPage,
     DomainMappingPublic,
     DomainMappingUpdate,
 )
@@ -39,9 +40,9 @@ async def create_domain_mapping(
 @router.get("", operation_id="listDomainMappings", responses=problems())
 async def list_domain_mappings(
     session: SessionDep, _admin: Admin, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
-) -> PageOf[DomainMappingPublic]:
+) -> DomainMappingPage:
     page = await domain_mappings.list_mappings(session, cursor, limit)
-    return page_of(DomainMappingPublic, page)
+    return page_of(DomainMappingPage, page)
 
 
 @router.get("/{mapping_id}", operation_id="getDomainMapping", responses=problems(404))

@@ -14,12 +14,13 @@ from shared.db_errors import RETRY_AFTER_SECONDS
 from shared.errors import PROBLEM_BASE
 
 router = APIRouter(tags=["health"])
+liveness = APIRouter(tags=["health"])  # also on the public responder's listener
 logger = logging.getLogger(__name__)
 
 READY_TIMEOUT_SECONDS = 3.0
 
 
-@router.get("/healthz", operation_id="getHealth")
+@liveness.get("/healthz", operation_id="getHealth")
 async def healthz() -> dict[str, str]:
     """The process is alive."""
     return {"status": "ok"}

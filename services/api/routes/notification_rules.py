@@ -5,10 +5,11 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 
 from services.api.deps import DEFAULT_PAGE, Admin, Cursor, Limit, ResourcesDep, SessionDep
-from services.api.schemas.common import PageOf, page_of, problems
+from services.api.schemas.common import page_of, problems
 from services.api.schemas.notifications import (
     NotificationRuleCreate,
     NotificationRuleCreated,
+    NotificationRulePage,
     NotificationRulePublic,
     NotificationRuleUpdate,
 )
@@ -47,8 +48,8 @@ async def create_notification_rule(
 @router.get("", operation_id="listNotificationRules", responses=problems())
 async def list_notification_rules(
     session: SessionDep, _admin: Admin, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
-) -> PageOf[NotificationRulePublic]:
-    return page_of(NotificationRulePublic, await rules.list_rules(session, cursor, limit))
+) -> NotificationRulePage:
+    return page_of(NotificationRulePage, await rules.list_rules(session, cursor, limit))
 
 
 @router.get("/{rule_id}", operation_id="getNotificationRule", responses=problems(404))

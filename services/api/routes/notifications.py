@@ -5,8 +5,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from services.api.deps import DEFAULT_PAGE, Cursor, Limit, Operator, SessionDep
-from services.api.schemas.common import PageOf, page_of, problems
-from services.api.schemas.notifications import NotificationPublic
+from services.api.schemas.common import page_of, problems
+from services.api.schemas.notifications import NotificationPage
 from shared.domain import notifications_rules as rules
 from shared.models.notifications import EventType
 from shared.states import DeliveryStatus
@@ -24,11 +24,11 @@ async def list_notifications(
     rule_id: UUID | None = Query(None),  # noqa: B008
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
-) -> PageOf[NotificationPublic]:
+) -> NotificationPage:
     """One row per delivery (a message to one recipient): ``pending``, ``sent``, ``failed``
     (tried again after a backoff; ``last_error`` says why) or ``dead`` (refused for good)."""
     page = await rules.list_deliveries(
         session, status=status, event=event, certificate_id=certificate_id, rule_id=rule_id,
         cursor=cursor, limit=limit,
     )
-    return page_of(NotificationPublic, page)
+    return page_of(NotificationPage, page)

@@ -1,4 +1,6 @@
-"""The built-in HTTP-01 responder. It reads the database, so every api replica answers.
+"""The built-in HTTP-01 responder. It reads the database, so every replica answers. It is
+served by the api's listener, or, with ``CERTKEEPER_RESPONDER_PORT``, only by the public
+responder's own (``services.api.public``).
 
 It is unauthenticated, so it is kept cheap: a token that is not base64url (ACME tokens are
 ``[A-Za-z0-9_-]``, at most 255 characters) is refused without the database, and at most
@@ -14,7 +16,7 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
-from services.api.deps import ResourcesDep
+from services.api.deps import ChallengeSourceDep
 from shared.choices import ChallengeType
 from shared.errors import NotFound
 from shared.models import CertificateRequest, Challenge
@@ -31,10 +33,10 @@ _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,255}")
     "/.well-known/acme-challenge/{token}", operation_id="getAcmeChallengeResponse",
     response_class=PlainTextResponse, include_in_schema=False,
 )
-async def acme_challenge(token: str, resources: ResourcesDep) -> PlainTextResponse:
+async def acme_challenge(token: str, source: ChallengeSourceDep) -> PlainTextResponse:
     if _TOKEN_SHAPE.fullmatch(token) is None:
         raise NotFound("no such challenge token")
-    async with resources.responder_slots, resources.runtime.sessions() as session:
+    async with source.slots, source.sessions() as session:
         key_authorization = await session.scalar(
             select(Challenge.key_authorization)
             .join(CertificateRequest, Challenge.request_id == CertificateRequest.id)

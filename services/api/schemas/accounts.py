@@ -7,7 +7,7 @@ from uuid import UUID
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, AnyUrl, Field, SecretStr, UrlConstraints
 
-from services.api.schemas.common import ApiModel
+from services.api.schemas.common import ApiModel, PageOf
 from shared.states import AccountStatus
 
 
@@ -48,3 +48,7 @@ class AcmeAccountPublic(ApiModel):
     status: AccountStatus
     account_url: str
     created_at: datetime
+
+
+class AcmeAccountPage(PageOf[AcmeAccountPublic]):
+    """A page of ACME accounts."""

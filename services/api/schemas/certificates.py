@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from pydantic import Field
 
-from services.api.schemas.common import ApiModel
+from services.api.schemas.common import ApiModel, PageOf, StoredProblem
 from shared.choices import KeyType, RevocationReason
 from shared.states import CertificateStatus, RenewalSource
 
@@ -41,7 +40,7 @@ class CertificatePublic(ApiModel):
         description="Renew this long before not_after; null: automatic"
     )
     renewal_attempts: int = Field(description="Failed renewals in a row")
-    renewal_error: dict[str, Any] | None = Field(
+    renewal_error: StoredProblem = Field(
         description="The last failed renewal's problem; retried after a backoff"
     )
     revoked_at: datetime | None = Field(None, description="When Certkeeper revoked it")
@@ -66,3 +65,7 @@ class RevocationCreate(ApiModel):
         description="key_compromise is signed with the certificate's own key, so the CA "
         "can block the key; every other reason with the account key",
     )
+
+
+class CertificatePage(PageOf[CertificatePublic]):
+    """A page of certificates."""

@@ -6,12 +6,21 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
+from shared.crypto import EC_CURVES, RSA_SIZES
 from shared.domain.pagination import Page
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
+P = TypeVar("P", bound="PageOf[Any]")
 
 
 _RFC3339_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
@@ -44,16 +53,18 @@ class ApiModel(BaseModel):
 
 
 class PageOf(BaseModel, Generic[T]):
+    """One page of a list. Routes answer a named subclass (``CertificatePage``), so the
+    OpenAPI component, and the class a generated client has, gets a plain name."""
+
     items: list[T]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last")
 
 
-def page_of(model: type[M], page: Page[Any]) -> PageOf[M]:
+def page_of(page_model: type[P], page: Page[Any]) -> P:
     """A service-layer page as the API shows it."""
-    shown: PageOf[M] = PageOf[model](  # type: ignore[valid-type]
-        items=[model.model_validate(item) for item in page.items], next_cursor=page.next_cursor
+    return page_model.model_validate(
+        {"items": page.items, "next_cursor": page.next_cursor}, from_attributes=True
     )
-    return shown
 
 
 class ProblemBody(BaseModel):
@@ -66,6 +77,26 @@ class ProblemBody(BaseModel):
     status: int
     detail: str
 
+
+def _ref(name: str, *, nullable: bool = False) -> WithJsonSchema:
+    ref: dict[str, Any] = {"$ref": f"#/components/schemas/{name}"}
+    return WithJsonSchema({"anyOf": [ref, {"type": "null"}]} if nullable else ref)
+
+
+# Named schemas the document holds besides the models (see services.api.app). Key sizes and
+# curves are checked by the domain (422 ``invalid-key-spec``); the schema lists them.
+NAMED_SCHEMAS: dict[str, dict[str, Any]] = {
+    "ProblemBody": ProblemBody.model_json_schema(),
+    "KeySize": {"title": "KeySize", "type": "integer", "enum": list(RSA_SIZES),
+                "description": "RSA key size in bits"},
+    "Curve": {"title": "Curve", "type": "string", "enum": list(EC_CURVES),
+              "description": "EC curve"},
+}
+
+# A stored problem object (``error``, ``last_error``...): documented as ProblemBody.
+StoredProblem = Annotated[dict[str, Any] | None, _ref("ProblemBody", nullable=True)]
+KeySizeField = Annotated[int | None, _ref("KeySize", nullable=True)]
+CurveField = Annotated[str | None, _ref("Curve", nullable=True)]
 
 PROBLEM_CONTENT: dict[str, Any] = {
     "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemBody"}}

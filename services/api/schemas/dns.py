@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import Field, SecretStr
 
-from services.api.schemas.common import ApiModel
+from services.api.schemas.common import ApiModel, PageOf
 from shared.models.dns import (
     ABSOLUTE_NAME_LENGTH,
     PROVIDER_KIND_LENGTH,
@@ -102,3 +102,11 @@ class DomainMappingPublic(ApiModel):
     secret_set: list[str] = Field(description="Secret fields holding a value")
     created_at: datetime
     updated_at: datetime
+
+
+class DnsProviderPage(PageOf[DnsProviderPublic]):
+    """A page of DNS providers."""
+
+
+class DomainMappingPage(PageOf[DomainMappingPublic]):
+    """A page of domain mappings."""

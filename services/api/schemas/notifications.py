@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import EmailStr, Field
 
-from services.api.schemas.common import ApiModel
+from services.api.schemas.common import ApiModel, PageOf
 from shared.models.notifications import RULE_NAME_LENGTH, URL_LENGTH, Channel, EventType
 from shared.states import DeliveryStatus
 
@@ -90,3 +90,11 @@ class NotificationPublic(ApiModel):
     next_attempt_at: datetime
     created_at: datetime
     sent_at: datetime | None
+
+
+class NotificationRulePage(PageOf[NotificationRulePublic]):
+    """A page of notification rules."""
+
+
+class NotificationPage(PageOf[NotificationPublic]):
+    """A page of deliveries."""

@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import Field
 
-from services.api.schemas.common import ApiModel
+from services.api.schemas.common import (
+    ApiModel,
+    CurveField,
+    KeySizeField,
+    PageOf,
+    StoredProblem,
+)
+from shared.chains import PREFERRED_CHAIN_LENGTH
 from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.names import MAX_NAMES
 from shared.states import AuthzStatus, RequestStatus
@@ -20,8 +27,8 @@ class CertificateRequestCreate(ApiModel):
         default_factory=list, max_length=4 * MAX_NAMES, examples=[["example.com"]]
     )
     key_type: KeyType = KeyType.RSA
-    key_size: int | None = Field(None, description="RSA only: 2048 (default), 3072 or 4096")
-    curve: str | None = Field(None, description="EC only: p-256 (default) or p-384")
+    key_size: KeySizeField = Field(None, description="RSA only: 2048 (default), 3072 or 4096")
+    curve: CurveField = Field(None, description="EC only: p-256 (default) or p-384")
     challenge_type: ChallengeType = ChallengeType.HTTP_01
     validation: ValidationMode = ValidationMode.AUTOMATIC
     dns_provider_id: UUID | None = None
@@ -32,6 +39,12 @@ class CertificateRequestCreate(ApiModel):
     profile: str | None = Field(
         None, min_length=1, max_length=64,
         description="An ACME profile the CA's directory lists (meta.profiles), e.g. tlsserver",
+    )
+    preferred_chain: str | None = Field(
+        None, min_length=1, max_length=PREFERRED_CHAIN_LENGTH,
+        description="Of the chains the CA offers, keep as the default the one whose topmost "
+        "certificate's issuer has this common name (e.g. ISRG Root X1); no match: the CA's "
+        "default. Renewals inherit it",
     )
 
 
@@ -56,10 +69,10 @@ class ChallengePublic(ApiModel):
         None, description="automatic dns-01: when every server served the record"
     )
     cleaned_at: datetime | None = None
-    cleanup_error: dict[str, Any] | None = Field(
+    cleanup_error: StoredProblem = Field(
         None, description="automatic dns-01: the last problem removing the record (retried)"
     )
-    error: dict[str, Any] | None
+    error: StoredProblem = Field(description="The CA's problem when validation failed")
 
 
 class CertificateRequestPublic(ApiModel):
@@ -68,8 +81,8 @@ class CertificateRequestPublic(ApiModel):
     common_name: str
     names: list[str]
     key_type: KeyType
-    key_size: int | None
-    curve: str | None
+    key_size: KeySizeField
+    curve: CurveField
     challenge_type: ChallengeType
     validation: ValidationMode
     dns_provider_id: UUID | None
@@ -80,13 +93,20 @@ class CertificateRequestPublic(ApiModel):
         description="For a renewal: the certificate it replaces"
     )
     profile: str | None = Field(None, description="The ACME profile sent in newOrder")
+    preferred_chain: str | None = Field(
+        None, description="The issuer common name of the preferred chain's top"
+    )
     challenges: list[ChallengePublic]
     certificate_id: UUID | None
-    error: dict[str, Any] | None = Field(description="A problem object when the request failed")
-    last_error: dict[str, Any] | None = Field(
+    error: StoredProblem = Field(description="A problem object when the request failed")
+    last_error: StoredProblem = Field(
         description="The last transient error; the request is being retried"
     )
     retry_not_before: datetime | None
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+
+
+class CertificateRequestPage(PageOf[CertificateRequestPublic]):
+    """A page of certificate requests."""

@@ -1,0 +1,79 @@
+"""Run the HTTP listeners of a process in one event loop: the api, the public HTTP-01
+responder, or both (``all-in-one``, or ``api`` with ``CERTKEEPER_RESPONDER_PORT``).
+
+The process opens its resources once and both apps share them. SIGTERM or SIGINT asks every
+listener to stop (uvicorn's own per-server signal capture is off: two servers would each
+take the handler from the other), then the resources close, so running jobs may finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from shared.config import Settings
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Listener:
+    name: str
+    app: ASGIApp
+    port: int
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # signals are handled once for all servers, in serve_listeners
+
+
+def already_open(opened: T) -> AbstractAsyncContextManager[T]:
+    """A factory result for an app whose resources the process has opened already."""
+
+    @asynccontextmanager
+    async def shared() -> AsyncIterator[T]:
+        yield opened
+
+    return shared()
+
+
+async def serve_listeners(settings: Settings, listeners: list[Listener]) -> None:
+    """Serve every listener until a signal (or one of them fails to start)."""
+    servers = [
+        _Server(uvicorn.Config(
+            listener.app, host=settings.http_host, port=listener.port, log_config=None,
+            proxy_headers=True, lifespan="on",
+        ))
+        for listener in listeners
+    ]
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def stop_all() -> None:
+        for server in servers:
+            server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_all)
+    tasks = [asyncio.create_task(server.serve(), name=f"http-{listener.name}")
+             for server, listener in zip(servers, listeners, strict=True)]
+    try:
+        for done in asyncio.as_completed(tasks):
+            await done
+            stop_all()  # one ended (stopped, or failed to bind): end the others too
+    finally:
+        for sig, handler in previous.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)
+    if not all(server.started for server in servers):
+        raise SystemExit(1)
