@@ -1,7 +1,7 @@
 """preferred_chain on lineages and requests
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0007
 Create Date: 2026-11-29 23:10:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0005"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
