@@ -118,6 +118,7 @@ async def test_no_overdue_alert_while_the_renewer_renews(world: World) -> None:
     cert = await world.issue()
     assert cert.renewal_at is not None
     renewer = Renewer(world.issuer.settings, world.issuer.ctx.sessions, world.issuer.ctx.queue,
+                      world.issuer.fake,
                       clock=world.issuer.clock)
     world.issuer.clock.now = cert.renewal_at
     assert await renew_once(renewer) == 1
@@ -170,6 +171,7 @@ async def test_without_a_rule_the_account_contact_hears_of_failures(world: World
     cert = await world.issue()
     assert cert.renewal_at is not None
     renewer = Renewer(world.issuer.settings, world.issuer.ctx.sessions, world.issuer.ctx.queue,
+                      world.issuer.fake,
                       clock=world.issuer.clock)
     world.issuer.clock.now = cert.renewal_at
     assert await renew_once(renewer) == 1

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, field_validator
 
-from services.api.schemas.common import ApiModel, PageOf
+from services.api.schemas.common import ApiModel, PageOf, StoredProblem
+from shared.errors import PROBLEM_BASE
 from shared.models.notifications import RULE_NAME_LENGTH, URL_LENGTH, Channel, EventType
 from shared.states import DeliveryStatus
 
@@ -86,10 +87,22 @@ class NotificationPublic(ApiModel):
     recipient: str
     status: DeliveryStatus
     attempts: int
-    last_error: str | None
+    last_error: StoredProblem = Field(
+        description="Why the last try failed (`detail` holds the server's answer)"
+    )
     next_attempt_at: datetime
     created_at: datetime
     sent_at: datetime | None
+
+
+    @field_validator("last_error", mode="before")
+    @classmethod
+    def _as_problem(cls, reason: object) -> object:
+        """The notifier keeps the reason as text; the API shows every error as a problem."""
+        if not isinstance(reason, str):
+            return reason
+        return {"type": f"{PROBLEM_BASE}delivery-failed", "status": 502, "detail": reason,
+                "title": "The notification could not be delivered"}
 
 
 class NotificationRulePage(PageOf[NotificationRulePublic]):
