@@ -4,6 +4,7 @@ from shared.models.accounts import AcmeAccount
 from shared.models.base import Base
 from shared.models.certificates import Certificate, CertificateName
 from shared.models.dns import DnsProviderAccount, DomainMapping
+from shared.models.idempotency import IdempotencyRecord
 from shared.models.lineages import Lineage
 from shared.models.requests import CertificateRequest, Challenge
 from shared.models.tokens import ApiToken, AuditEvent
@@ -19,5 +20,6 @@ __all__ = [
     "Challenge",
     "DnsProviderAccount",
     "DomainMapping",
+    "IdempotencyRecord",
     "Lineage",
 ]
