@@ -10,13 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from shared.acme_gateway import (
-    AcmeClients,
-    AcmeGateway,
-    AuthorizationInfo,
-    DownloadedChain,
-    OrderInfo,
-)
+from shared.acme_gateway import AcmeClients, AcmeGateway
+from shared.acme_resources import AuthorizationInfo, DownloadedChain, OrderInfo
 from shared.choices import ChallengeType
 
 

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from shared.acme_gateway import AuthorizationInfo, ChallengeInfo, DownloadedChain, OrderInfo
 from shared.acme_protocol import AcmeConnector, AcmeConversation
+from shared.acme_resources import AuthorizationInfo, ChallengeInfo, DownloadedChain, OrderInfo
 from shared.choices import ChallengeType
 
 CA = "https://ca.test"

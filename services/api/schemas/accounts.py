@@ -7,7 +7,8 @@ from uuid import UUID
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, AnyUrl, Field, SecretStr, UrlConstraints
 
-from services.api.schemas.common import ApiModel
+from services.api.schemas.common import ApiModel, EcCurve, RsaKeySize
+from shared.choices import KeyType
 from shared.states import AccountStatus
 
 
@@ -48,3 +49,11 @@ class AcmeAccountPublic(ApiModel):
     status: AccountStatus
     account_url: str
     created_at: datetime
+
+
+class KeyRollover(ApiModel):
+    """The new account key; by default of the same type, size or curve as the current one."""
+
+    key_type: KeyType | None = Field(None, description="rsa or ec; default: the current type")
+    key_size: RsaKeySize | None = Field(None, description="RSA only")
+    curve: EcCurve | None = Field(None, description="EC only")
