@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from services.api import problems
+from services.api.boundary import ResponseBoundary
 from services.api.deps import AppResources
 from services.api.middleware import RequestGate
 from services.api.routes import (
@@ -55,6 +56,7 @@ def create_app(resources: ResourcesFactory) -> FastAPI:
     )
     problems.install(app)
     app.add_middleware(RequestGate)
+    app.add_middleware(ResponseBoundary)  # outermost: every answer, the gate's too
     for router in (acme_accounts.router, certificate_requests.router, certificates.router,
                    dns_providers.router, domain_mappings.router, health.router,
                    responder.router):

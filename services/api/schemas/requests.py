@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from services.api.schemas.common import ApiModel
+from services.api.schemas.common import ApiModel, EcCurve, RsaKeySize
 from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.names import MAX_NAMES
 from shared.states import AuthzStatus, RequestStatus
@@ -20,8 +20,8 @@ class CertificateRequestCreate(ApiModel):
         default_factory=list, max_length=4 * MAX_NAMES, examples=[["example.com"]]
     )
     key_type: KeyType = KeyType.RSA
-    key_size: int | None = Field(None, description="RSA only: 2048 (default), 3072 or 4096")
-    curve: str | None = Field(None, description="EC only: p-256 (default) or p-384")
+    key_size: RsaKeySize | None = Field(None, description="RSA only: 2048 (default), 3072 or 4096")
+    curve: EcCurve | None = Field(None, description="EC only: p-256 (default) or p-384")
     challenge_type: ChallengeType = ChallengeType.HTTP_01
     validation: ValidationMode = ValidationMode.AUTOMATIC
     dns_provider_id: UUID | None = None
