@@ -179,9 +179,10 @@ def production_stack(
     *,
     faults: bool = False,
     pebble_config: Mapping[str, Any] | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
     """Postgres + Redis + api + issuer + renewer; with ``faults``, the CA is reached through a
-    FaultProxy."""
+    FaultProxy; ``settings`` are extra CERTKEEPER_* variables."""
     port = free_port()
     with (
         temp_dir("ck-prod-") as logs,
@@ -197,6 +198,7 @@ def production_stack(
             CERTKEEPER_DNS_PROPAGATION="resolvers",  # challtestsrv answers, serves no zone
             CERTKEEPER_DATABASE_URL=pg.dsn, CERTKEEPER_REDIS_URL=rd.url,
             CERTKEEPER_ENCRYPTION_KEYS=new_key_spec(), CERTKEEPER_DATA_DIR=str(logs / "data"),
+            **(settings or {}),
         )
         run_cli(env, "migrate")
         token = run_cli(env, "token", "create", "--role", "admin", "--name", "e2e-admin")
