@@ -214,7 +214,10 @@ async def _rotate_keys(settings: Settings) -> str:
 
     runtime = build_runtime(settings)
     try:
-        changed = await reseal_all(runtime.sessions, runtime.keyring)
+        report = await reseal_all(runtime.sessions, runtime.keyring)
     finally:
         await runtime.aclose()
-    return f"re-sealed {changed} value(s) under key {runtime.keyring.primary_id}"
+    lines = [f"re-sealed {report.total} value(s) under key {runtime.keyring.primary_id}"]
+    lines += [f"  {name}: {count} re-sealed, {report.current[name]} already under it"
+              for name, count in report.resealed.items()]
+    return "\n".join(lines)

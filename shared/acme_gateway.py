@@ -10,34 +10,42 @@ the issuer polls by rescheduling itself. All traffic goes through :mod:`shared.a
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, ParamSpec, TypeVar, cast
+from dataclasses import replace
+from typing import ParamSpec, TypeVar, cast
 
 import requests
 from acme import challenges, crypto_util, messages
 from acme.client import ClientNetwork, ClientV2
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy import b64
 from josepy.interfaces import JSONDeSerializable
 from josepy.json_util import field as jose_field
-from josepy.jwa import ES256, ES384, RS256, JWASignature
-from josepy.jwk import JWK, JWKEC, JWKRSA
+from josepy.jwa import JWASignature
+from josepy.jwk import JWK
 from requests.utils import parse_header_links
 
 from shared.acme_directory import fetch_directory
 from shared.acme_errors import (
     ACME_ERROR_PREFIX,
-    AcmeResponseInvalid,
     ResponseRecorder,
-    problem_dict,
     translate,
 )
 from shared.acme_http import IPNetwork, guard_session
+from shared.acme_key_change import key_change_request
+from shared.acme_resources import (
+    AuthorizationInfo,
+    DownloadedChain,
+    OrderInfo,
+    account_jwk,
+    authz_body,
+    authz_info,
+    created_order,
+    location,
+    order_body,
+    order_info,
+)
 from shared.choices import ChallengeType
 from shared.errors import AcmeError
 from shared.version import VERSION
@@ -48,52 +56,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 USER_AGENT = f"certkeeper/{VERSION} acme-python"
-
-
-@dataclass(frozen=True, slots=True)
-class ChallengeInfo:
-    type: str
-    url: str
-    token: str
-    status: str
-
-
-@dataclass(frozen=True, slots=True)
-class AuthorizationInfo:
-    url: str
-    identifier: str
-    wildcard: bool
-    status: str
-    challenges: dict[str, ChallengeInfo]
-    error: dict[str, Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderInfo:
-    url: str
-    status: str
-    finalize_url: str
-    certificate_url: str | None
-    authorization_urls: list[str]
-    error: dict[str, Any] | None
-    retry_after: float | None = None
-    authorizations: list[AuthorizationInfo] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadedChain:
-    chain_pem: str
-    alternates_pem: list[str]
-
-
-def account_jwk(key_pem: bytes) -> tuple[JWK, JWASignature]:
-    key = serialization.load_pem_private_key(key_pem, password=None)
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        alg = {256: ES256, 384: ES384}[key.curve.key_size]
-        return JWKEC(key=key), alg
-    if isinstance(key, rsa.RSAPrivateKey):
-        return JWKRSA(key=key), RS256
-    raise TypeError("unsupported account key type")
 
 
 class AcmeGateway:
@@ -160,7 +122,7 @@ class AcmeGateway:
             external_account_binding=eab,
         )
         url = await self._post_for(
-            "newAccount", self.directory["newAccount"], registration, _location
+            "newAccount", self.directory["newAccount"], registration, location
         )
         self._client.net.account = messages.RegistrationResource(uri=url)
         return url
@@ -169,6 +131,21 @@ class AcmeGateway:
         """Deactivate the account at the CA (RFC 8555 7.3.6); it can never be used again."""
         await self._call("deactivateAccount", self._post, account_url,
                          messages.UpdateRegistration(status="deactivated"))
+
+    async def change_key(self, account_url: str, new_key_pem: bytes) -> None:
+        """Roll the account over to ``new_key_pem`` (RFC 8555 7.3.5): one POST to keyChange,
+        signed by the current key, carrying a JWS the new key signed."""
+        url = self.directory["keyChange"]
+        inner = key_change_request(
+            account_url=account_url, old_key=self._require_key(), new_key_pem=new_key_pem,
+            key_change_url=url,
+        )
+        await self._call("keyChange", self._post, url, inner)
+
+    async def check_account(self, account_url: str) -> None:
+        """A POST-as-GET of the account, signed by this gateway's key: succeeds only while
+        the CA knows the account by this key (an AcmeError otherwise)."""
+        await self._call("getAccount", self._post, account_url, None)
 
     @property
     def requires_external_account(self) -> bool:
@@ -189,9 +166,9 @@ class AcmeGateway:
             profile=profile, replaces=replaces,
         )
         url, body = await self._post_for(
-            "newOrder", self.directory["newOrder"], new, _created_order
+            "newOrder", self.directory["newOrder"], new, created_order
         )
-        info = _order_info(url, body, self._recorder.retry_after)
+        info = order_info(url, body, self._recorder.retry_after)
         authorizations = [await self.fetch_authorization(a) for a in info.authorization_urls]
         return replace(info, authorizations=authorizations)
 
@@ -228,12 +205,12 @@ class AcmeGateway:
             net.session.close()
 
     async def fetch_order(self, order_url: str) -> OrderInfo:
-        body = await self._post_for("getOrder", order_url, None, _order_body)
-        return _order_info(order_url, body, self._recorder.retry_after)
+        body = await self._post_for("getOrder", order_url, None, order_body)
+        return order_info(order_url, body, self._recorder.retry_after)
 
     async def fetch_authorization(self, authz_url: str) -> AuthorizationInfo:
-        body = await self._post_for("getAuthorization", authz_url, None, _authz_body)
-        return _authz_info(authz_url, body)
+        body = await self._post_for("getAuthorization", authz_url, None, authz_body)
+        return authz_info(authz_url, body)
 
     async def answer(self, challenge_type: ChallengeType, challenge_url: str) -> None:
         reply: challenges.ChallengeResponse
@@ -245,8 +222,8 @@ class AcmeGateway:
 
     async def finalize(self, order_url: str, finalize_url: str, csr_pem: bytes) -> OrderInfo:
         wrapped = messages.CertificateRequest(csr=x509.load_pem_x509_csr(csr_pem))
-        body = await self._post_for("finalize", finalize_url, wrapped, _order_body)
-        return _order_info(order_url, body, self._recorder.retry_after)
+        body = await self._post_for("finalize", finalize_url, wrapped, order_body)
+        return order_info(order_url, body, self._recorder.retry_after)
 
     async def download(self, certificate_url: str) -> DownloadedChain:
         response = await self._call("downloadCertificate", self._post, certificate_url, None)
@@ -339,62 +316,3 @@ def renewal_info_base(directory: messages.Directory) -> str | None:
     except KeyError:
         return None
     return base.rstrip("/")
-
-
-def _location(response: requests.Response) -> str:
-    location = response.headers.get("Location")
-    if not location:
-        raise AcmeResponseInvalid("the ACME server sent no Location for the new resource")
-    return location
-
-
-def _created_order(response: requests.Response) -> tuple[str, messages.Order]:
-    return _location(response), _order_body(response)
-
-
-def _order_body(response: requests.Response) -> messages.Order:
-    order: messages.Order = messages.Order.from_json(response.json())
-    return order
-
-
-def _authz_body(response: requests.Response) -> messages.Authorization:
-    authz: messages.Authorization = messages.Authorization.from_json(response.json())
-    return authz
-
-
-def dns01_txt_value(key_authorization: str) -> str:
-    digest = hashlib.sha256(key_authorization.encode()).digest()
-    return b64.b64encode(digest).decode()
-
-
-def _order_info(url: str, body: messages.Order, retry_after: float | None) -> OrderInfo:
-    return OrderInfo(
-        url=url,
-        status=str(body.status.name) if body.status else "pending",
-        finalize_url=body.finalize,
-        certificate_url=body.certificate,
-        authorization_urls=list(body.authorizations or []),
-        error=problem_dict(body.error),
-        retry_after=retry_after,
-    )
-
-
-def _authz_info(url: str, body: messages.Authorization) -> AuthorizationInfo:
-    found: dict[str, ChallengeInfo] = {}
-    for challb in body.challenges or []:
-        if isinstance(challb.chall, challenges.HTTP01 | challenges.DNS01):
-            found[challb.chall.typ] = ChallengeInfo(
-                type=challb.chall.typ,
-                url=challb.uri,
-                token=challb.chall.encode("token"),
-                status=str(challb.status.name),
-            )
-    error = next((problem_dict(c.error) for c in body.challenges or [] if c.error), None)
-    return AuthorizationInfo(
-        url=url,
-        identifier=body.identifier.value,
-        wildcard=bool(body.wildcard),
-        status=str(body.status.name) if body.status else "pending",
-        challenges=found,
-        error=error,
-    )

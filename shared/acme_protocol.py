@@ -11,12 +11,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from shared.acme_clients import AcmeClients
-from shared.acme_gateway import (
-    AcmeGateway,
-    AuthorizationInfo,
-    DownloadedChain,
-    OrderInfo,
-)
+from shared.acme_gateway import AcmeGateway
+from shared.acme_resources import AuthorizationInfo, DownloadedChain, OrderInfo
 from shared.choices import ChallengeType
 
 

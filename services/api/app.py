@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from services.api import problems
+from services.api.boundary import ResponseBoundary
 from services.api.deps import AppResources
 from services.api.middleware import RequestGate
 from services.api.observe import Observe
@@ -64,7 +65,8 @@ def create_app(resources: ResourcesFactory, *, serve_challenges: bool = True) ->
     )
     problems.install(app)
     app.add_middleware(RequestGate)
-    app.add_middleware(Observe)  # added last: outermost, sees the gate's answers too
+    app.add_middleware(ResponseBoundary)  # security headers and one error path
+    app.add_middleware(Observe)  # added last: outermost, sees every answer, the gate's too
     for router in (acme_accounts.router, certificate_requests.router, certificates.router,
                    dns_providers.router, domain_mappings.router, health.liveness,
                    health.router, metrics.router, notification_rules.router,

@@ -102,4 +102,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
     for database_error in DATABASE_ERRORS:
         app.add_exception_handler(database_error, _on_database_error)
-    app.add_exception_handler(Exception, _on_crash)
+    # Any other error reaches services.api.boundary.ResponseBoundary (a handler for
+    # Exception here would answer, then re-raise: logged twice, the connection dropped).

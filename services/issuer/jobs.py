@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +29,7 @@ from services.issuer.steps import STEPS
 from shared import metrics
 from shared.domain.outbox import emit_request_ended
 from shared.domain.requests import enqueue_advance, enqueue_cleanup
-from shared.errors import Problem
+from shared.errors import AcmeError, Problem
 from shared.models import AcmeAccount, CertificateRequest
 from shared.states import RequestStatus
 
@@ -117,13 +118,27 @@ async def _run_step(
         req.attempts = 0
         return delay
     except Problem as exc:
-        if exc.retryable:
+        if exc.retryable or await _account_key_moved(ctx, account, exc):
             # Keep what the step learned before the CA or DNS failed (answered challenges,
             # order state, records presented): it is true out there, and the next try
             # resumes from it.
             return retry_later(req, exc, now)
         await _fail_now(fence, exc, now)
     return None
+
+
+async def _account_key_moved(ctx: IssuerContext, account: AcmeAccount, exc: Problem) -> bool:
+    """The CA refused a request signed with the key this step loaded while the account's key
+    was being rolled over (or has been since): not final, the next try signs with the new
+    key. So an order in flight survives a key rollover."""
+    if not isinstance(exc, AcmeError):
+        return False
+    async with ctx.sessions() as session:
+        row = (await session.execute(
+            select(AcmeAccount.key_sealed, AcmeAccount.pending_key_sealed)
+            .where(AcmeAccount.id == account.id)
+        )).one_or_none()
+    return row is not None and (row[0] != account.key_sealed or row[1] is not None)
 
 
 async def _fail_now(fence: Fence, problem: Problem, now: datetime) -> None:

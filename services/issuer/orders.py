@@ -16,8 +16,8 @@ from dataclasses import replace
 from services.issuer.context import Step
 from shared.acme_ari import ALREADY_REPLACED, ari_id_of_chain
 from shared.acme_errors import AcmeResponseInvalid
-from shared.acme_gateway import AuthorizationInfo, OrderInfo, dns01_txt_value
 from shared.acme_protocol import AcmeConversation
+from shared.acme_resources import AuthorizationInfo, OrderInfo, dns01_txt_value
 from shared.choices import ChallengeType
 from shared.cpu import generate_key
 from shared.crypto import make_csr

@@ -15,7 +15,7 @@ from services.issuer.dns01 import clean_before_new_order
 from services.issuer.orders import check_fits, start_order
 from services.issuer.outcomes import order_failed
 from services.issuer.solvers import make_answerable
-from shared.acme_gateway import OrderInfo
+from shared.acme_resources import OrderInfo
 from shared.chains import order_chains
 from shared.choices import ValidationMode
 from shared.crypto import certificate_facts

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.acme_ari import RenewalWindow
 from shared.domain import outbox
 from shared.domain.renewal_time import AriWindow, renewal_time
-from shared.domain.requests import request_of
+from shared.domain.requests import WrittenHook, request_of, written
 from shared.errors import Conflict, NotFound
 from shared.models import Certificate, CertificateRequest, Lineage
 from shared.models.notifications import EventType
@@ -93,7 +93,8 @@ def start_renewal(session: AsyncSession, cert: Certificate, now: datetime) -> Ce
 
 
 async def renew_now(
-    session: AsyncSession, certificate_id: UUID, now: datetime
+    session: AsyncSession, certificate_id: UUID, now: datetime, *,
+    before_commit: WrittenHook | None = None,
 ) -> CertificateRequest:
     """``POST /v1/certificates/{id}/renew``: an active certificate gets a renewal request now,
     unless one is already in flight (409)."""
@@ -105,6 +106,7 @@ async def renew_now(
         if pending is not None and not pending.status.is_final:
             raise Conflict(f"renewal request {pending.id} is already {pending.status}")
     request = start_renewal(session, cert, now)
+    await written(session, request, before_commit)
     await session.commit()
     return request
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -161,9 +162,11 @@ async def create_request(
     spec: RequestSpec,
     *,
     acme: AcmeClients | None = None,
+    before_commit: WrittenHook | None = None,
 ) -> CertificateRequest:
     """Check the spec, write the request and ring the issuer. ``acme`` is needed for a
-    ``profile``: it is checked against the CA's directory before anything is written."""
+    ``profile``: it is checked against the CA's directory before anything is written.
+    ``before_commit`` sees the written request in the transaction that commits it."""
     names = normalize_names(
         spec.common_name, spec.subject_alternative_names,
         challenge_type=spec.challenge_type,
@@ -189,9 +192,23 @@ async def create_request(
     await session.flush()
     request = request_of(lineage)
     session.add(request)
+    await written(session, request, before_commit)
     await session.commit()
     await ring(queue, request)
     return request
+
+
+WrittenHook = Callable[[CertificateRequest], None]
+
+
+async def written(
+    session: AsyncSession, request: CertificateRequest, hook: WrittenHook | None
+) -> None:
+    """Flush the new request and show it to ``hook`` before the caller commits (e.g. to
+    keep the answer for an Idempotency-Key in the same transaction)."""
+    if hook is not None:
+        await session.flush()
+        hook(request)
 
 
 def request_of(

@@ -4,6 +4,7 @@ from shared.models.accounts import AcmeAccount
 from shared.models.base import Base
 from shared.models.certificates import Certificate, CertificateName
 from shared.models.dns import DnsProviderAccount, DomainMapping
+from shared.models.idempotency import IdempotencyRecord
 from shared.models.lineages import Lineage
 from shared.models.notifications import (
     NotificationDelivery,
@@ -24,6 +25,7 @@ __all__ = [
     "Challenge",
     "DnsProviderAccount",
     "DomainMapping",
+    "IdempotencyRecord",
     "Lineage",
     "NotificationDelivery",
     "NotificationEvent",

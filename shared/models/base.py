@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
-from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator
+from sqlalchemy import JSON, DateTime, LargeBinary, MetaData, String, TypeDecorator
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -66,21 +66,38 @@ class IdMixin:
     id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
 
 
+class SealedBytes(TypeDecorator[bytes]):
+    """A column holding a value sealed with :class:`shared.crypto.Keyring` (stored as plain
+    ``LargeBinary``). The type is how a secret is registered: ``certkeeper keys rotate``
+    re-seals every column of this type (see ``shared.domain.keys``), and a test refuses any
+    binary column that is not of it. ``label`` starts the sealing context (the associated
+    data), ``<label>:<row id>``, which binds a ciphertext to its row and column: a sealed value
+    copied to another row or column does not open."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def context(self, row_id: UUID) -> str:
+        return f"{self.label}:{row_id}"
+
+
 class SealedKeyMixin(IdMixin):
-    """A row holding one sealed value (a key, credentials, a TSIG secret) in the column named
-    by ``sealed_column``. The context (associated data) binds the ciphertext to the row: a
-    sealed value copied to another row does not open.
+    """A row whose main secret (a key, credentials, a TSIG secret) is the
+    :class:`SealedBytes` column named by ``sealed_column``; ``seal_context`` is its context."""
 
-    Declaring both class variables is how a model's secret is registered: ``certkeeper keys
-    rotate`` re-seals every column found this way (see ``shared.domain.keys``), and a test
-    refuses any ``LargeBinary`` column named ``*_sealed`` that is not registered."""
-
-    seal_label: ClassVar[str]
     sealed_column: ClassVar[str]
 
     @classmethod
-    def sealing_context(cls, row_id: UUID) -> str:
-        return f"{cls.seal_label}:{row_id}"
+    def sealing_context(cls, row_id: UUID, column: str | None = None) -> str:
+        table = cls.__table__  # type: ignore[attr-defined]
+        column_type = table.c[column or cls.sealed_column].type
+        if not isinstance(column_type, SealedBytes):
+            raise TypeError(f"{table.name}.{column} is not a sealed column")
+        return column_type.context(row_id)
 
     @property
     def seal_context(self) -> str:

@@ -6,18 +6,17 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.choices import KeyType
-from shared.models.base import Base, SealedKeyMixin, TimestampMixin, str_enum
+from shared.models.base import Base, SealedBytes, SealedKeyMixin, TimestampMixin, str_enum
 from shared.models.lineages import Lineage
 from shared.states import CertificateStatus, RenewalSource
 
 
 class Certificate(SealedKeyMixin, TimestampMixin, Base):
     __tablename__ = "certificates"
-    seal_label = "certificates.private_key"
     sealed_column = "private_key_sealed"
 
     request_id: Mapped[UUID] = mapped_column(
@@ -35,7 +34,7 @@ class Certificate(SealedKeyMixin, TimestampMixin, Base):
     key_type: Mapped[KeyType] = mapped_column(str_enum(KeyType))
     chain_pem: Mapped[str] = mapped_column(Text)
     alternate_chains_pem: Mapped[list[str]]
-    private_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    private_key_sealed: Mapped[bytes] = mapped_column(SealedBytes("certificates.private_key"))
     status: Mapped[CertificateStatus] = mapped_column(str_enum(CertificateStatus), index=True)
     # The lineage's auto_renew, kept on the row so the renewer's query needs no join.
     auto_renew: Mapped[bool]

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, SealedKeyMixin, TimestampMixin
+from shared.models.base import Base, SealedBytes, SealedKeyMixin, TimestampMixin
 
 PROVIDER_NAME_LENGTH = 128
 PROVIDER_KIND_LENGTH = 32
@@ -23,14 +23,13 @@ class DnsProviderAccount(SealedKeyMixin, TimestampMixin, Base):
     ``credentials_set`` the names of those fields that hold a value (what reads show)."""
 
     __tablename__ = "dns_providers"
-    seal_label = "dns_providers.credentials"
     sealed_column = "credentials_sealed"
 
     name: Mapped[str] = mapped_column(String(PROVIDER_NAME_LENGTH), unique=True)
     kind: Mapped[str] = mapped_column(String(PROVIDER_KIND_LENGTH))
     enabled: Mapped[bool]
     config: Mapped[dict[str, Any]]
-    credentials_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    credentials_sealed: Mapped[bytes] = mapped_column(SealedBytes("dns_providers.credentials"))
     credentials_set: Mapped[list[str]]
     version: Mapped[int] = mapped_column()
 
@@ -43,7 +42,6 @@ class DomainMapping(SealedKeyMixin, TimestampMixin, Base):
     provider's settings for these names. ``agent_id`` is kept for agents (no agents yet)."""
 
     __tablename__ = "domain_mappings"
-    seal_label = "domain_mappings.tsig_secret"
     sealed_column = "tsig_secret_sealed"
 
     domain: Mapped[str] = mapped_column(String(DOMAIN_LENGTH), unique=True)
@@ -53,7 +51,9 @@ class DomainMapping(SealedKeyMixin, TimestampMixin, Base):
     agent_id: Mapped[UUID | None]
     zone: Mapped[str | None] = mapped_column(String(ABSOLUTE_NAME_LENGTH))
     tsig_key_name: Mapped[str | None] = mapped_column(String(ABSOLUTE_NAME_LENGTH))
-    tsig_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    tsig_secret_sealed: Mapped[bytes | None] = mapped_column(
+        SealedBytes("domain_mappings.tsig_secret")
+    )
     version: Mapped[int] = mapped_column()
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012

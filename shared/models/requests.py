@@ -6,19 +6,18 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.chains import PREFERRED_CHAIN_LENGTH
 from shared.choices import ChallengeType, KeyType, ValidationMode
-from shared.models.base import Base, IdMixin, SealedKeyMixin, TimestampMixin, str_enum
+from shared.models.base import Base, IdMixin, SealedBytes, SealedKeyMixin, TimestampMixin, str_enum
 from shared.models.dns import ABSOLUTE_NAME_LENGTH
 from shared.states import AuthzStatus, RequestStatus
 
 
 class CertificateRequest(SealedKeyMixin, TimestampMixin, Base):
     __tablename__ = "certificate_requests"
-    seal_label = "certificate_requests.private_key"
     sealed_column = "private_key_sealed"
 
     common_name: Mapped[str] = mapped_column(String(253))
@@ -42,7 +41,9 @@ class CertificateRequest(SealedKeyMixin, TimestampMixin, Base):
     order_url: Mapped[str | None] = mapped_column(String(2048))
     finalize_url: Mapped[str | None] = mapped_column(String(2048))
     order_status: Mapped[str | None] = mapped_column(String(32))
-    private_key_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    private_key_sealed: Mapped[bytes | None] = mapped_column(
+        SealedBytes("certificate_requests.private_key")
+    )
     csr_pem: Mapped[str | None] = mapped_column(Text)
     # Orders placed for this request: an invalid order is replaced by a fresh one, within
     # the schedule of CERTKEEPER_ORDER_RETRY_SECONDS.

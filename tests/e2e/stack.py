@@ -202,10 +202,12 @@ def production_stack(
     faults: bool = False,
     pebble_config: Mapping[str, Any] | None = None,
     public_responder: bool = False,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
     """Postgres + Redis + api + issuer + renewer; with ``faults``, the CA is reached through a
     FaultProxy; with ``public_responder``, ``certkeeper responder`` answers the CA on its own
-    port (``Stack.responder_url``) and the api serves no challenge."""
+    port (``Stack.responder_url``) and the api serves no challenge; ``settings`` are extra
+    CERTKEEPER_* variables."""
     port = free_port()
     api_port = free_port() if public_responder else port
     with (
@@ -222,7 +224,7 @@ def production_stack(
             CERTKEEPER_DNS_PROPAGATION="resolvers",  # challtestsrv answers, serves no zone
             CERTKEEPER_DATABASE_URL=pg.dsn, CERTKEEPER_REDIS_URL=rd.url,
             CERTKEEPER_ENCRYPTION_KEYS=new_key_spec(), CERTKEEPER_DATA_DIR=str(logs / "data"),
-            **_responder_ports(port, api_port),
+            **_responder_ports(port, api_port), **(settings or {}),
         )
         run_cli(env, "migrate")
         token = run_cli(env, "token", "create", "--role", "admin", "--name", "e2e-admin")

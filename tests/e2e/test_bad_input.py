@@ -50,8 +50,8 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], str]] = [
     ("dns-01 name whose _acme-challenge name is over 253",
      _req(common_name=".".join(["a" * 63] * 3 + ["b" * 33]) + ".example.test",
           challenge_type="dns-01", validation="manual"), "invalid-names"),
-    ("RSA 1024", _req(key_type="rsa", key_size=1024), "invalid-key-spec"),
-    ("EC P-521", _req(key_type="ec", curve="p-521"), "invalid-key-spec"),
+    ("RSA 1024", _req(key_type="rsa", key_size=1024), "validation-error"),  # schema enum
+    ("EC P-521", _req(key_type="ec", curve="p-521"), "validation-error"),  # schema enum
     ("RSA with a curve", _req(key_type="rsa", curve="p-256"), "invalid-key-spec"),
     ("EC with a size", _req(key_type="ec", key_size=2048), "invalid-key-spec"),
     ("automatic dns-01, no provider, no mapping", _req(challenge_type="dns-01"),

@@ -11,20 +11,21 @@ import pytest
 
 from shared.crypto import KEY_FILE_NAME, Keyring, new_key_spec
 from shared.models import Base
+from shared.models.base import SealedBytes
 from tests.e2e.conftest import with_account
-from tests.e2e.stack import Stack, embedded_stack, run_cli
+from tests.e2e.db import query
+from tests.e2e.stack import Stack, embedded_stack, production_stack, run_cli
 
 
-def _sealed_columns() -> dict[str, tuple[str, str]]:
-    """table -> (column, context label) for every ``*_sealed`` column of the schema, found
-    in the metadata (not in the registry rotation reads, which this test checks)."""
-    found = {}
-    for mapper in Base.registry.mappers:
-        table = mapper.local_table
-        for column in table.columns:
-            if column.name.endswith("_sealed"):
-                found[table.name] = (column.name, getattr(mapper.class_, "seal_label", "?"))
-    return found
+def _sealed_columns() -> list[tuple[str, str, str]]:
+    """(table, column, context label) of every column of the sealed type in the schema,
+    found in the metadata (not in the registry rotation reads, which this test checks)."""
+    return [
+        (table.name, column.name, column.type.label)
+        for table in Base.metadata.tables.values()
+        for column in table.columns
+        if isinstance(column.type, SealedBytes)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +39,9 @@ def _sealed_values(database: Path) -> list[tuple[str, bytes]]:
     """(context, ciphertext) of every sealed value, read straight from the SQLite file."""
     found = []
     with sqlite3.connect(database) as db:
-        for table, (column, prefix) in _sealed_columns().items():
+        for table, column, label in _sealed_columns():
             rows = db.execute(f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL")
-            found += [(f"{prefix}:{UUID(hex=row_id)}", value) for row_id, value in rows]
+            found += [(f"{label}:{UUID(hex=row_id)}", value) for row_id, value in rows]
     return found
 
 
@@ -54,16 +55,23 @@ def test_rotate_reseals_everything_under_the_new_key(rotated: Stack) -> None:
     new_spec = new_key_spec()
     env = {**rotated.env, "CERTKEEPER_ENCRYPTION_KEYS": f"{new_spec},{old_spec}"}
     before = _sealed_values(data_dir / "certkeeper.db")
-    # every sealed column holds a value, but the issued request's (its key moved on)
-    assert {context.split(".")[0] for context, _ in before} == (
-        set(_sealed_columns()) - {"certificate_requests"})
+    # every sealed column holds a value, but the issued request's (its key moved on) and
+    # the pending key of an account key rollover (none under way)
+    assert {context.split(":")[0] for context, _ in before} == (
+        {label for _, _, label in _sealed_columns()}
+        - {"certificate_requests.private_key", "acme_accounts.pending_key"})
 
     first = run_cli(env, "keys", "rotate")
     again = run_cli(env, "keys", "rotate")
 
     new_only = Keyring.parse(new_spec)
-    assert first == f"re-sealed {len(before)} value(s) under key {new_only.primary_id}"
-    assert again == f"re-sealed 0 value(s) under key {new_only.primary_id}"
+    assert first.splitlines()[0] == (
+        f"re-sealed {len(before)} value(s) under key {new_only.primary_id}")
+    assert again.splitlines()[0] == f"re-sealed 0 value(s) under key {new_only.primary_id}"
+    # one line per sealed column, with what it re-sealed and what was already current
+    assert len(first.splitlines()) == 1 + len(_sealed_columns())
+    assert "  certificates.private_key_sealed: 1 re-sealed, 0 already under it" in first
+    assert "  certificates.private_key_sealed: 0 re-sealed, 1 already under it" in again
     after = _sealed_values(data_dir / "certkeeper.db")
     old_only = Keyring.parse(old_spec)
     for (context, old_value), (_, new_value) in zip(sorted(before), sorted(after), strict=True):
@@ -85,3 +93,53 @@ def _add_dns_secrets(stack: Stack) -> None:
         "tsig_key_name": "rotate.", "tsig_secret": "c2VjcmV0LXR3bw==",
     })
     assert mapping.status_code == 201, mapping.text
+
+
+@pytest.fixture(scope="module")
+def rotated_on_postgres() -> Iterator[Stack]:
+    with production_stack() as stack:
+        yield with_account(stack)
+
+
+def _sealed_on_postgres(stack: Stack) -> dict[tuple[str, str, str], bytes]:
+    """(table, column, context) -> ciphertext of every sealed value, read with psql."""
+    found = {}
+    for table, column, label in _sealed_columns():
+        rows = query(stack, f"SELECT id, encode({column}, 'hex') FROM {table} "
+                            f"WHERE {column} IS NOT NULL")
+        found.update({(table, column, f"{label}:{row_id}"): bytes.fromhex(value)
+                      for row_id, value in rows})
+    return found
+
+
+def test_rotation_on_postgres_resumes_where_a_run_stopped(rotated_on_postgres: Stack) -> None:
+    """A run that stopped half-way (here: one value already re-sealed under the new key)
+    is finished by the next, which counts that value as already done."""
+    stack = rotated_on_postgres
+    created = stack.client().post("/v1/certificate-requests",
+                                  json={"common_name": "rotate-pg.example.test", "key_type": "ec"})
+    assert stack.wait_final(created.json()["id"])["status"] == "issued"
+    _add_dns_secrets(stack)
+    old_spec = stack.env["CERTKEEPER_ENCRYPTION_KEYS"]
+    new_spec = new_key_spec()
+    old_only, new_only = Keyring.parse(old_spec), Keyring.parse(new_spec)
+    before = _sealed_on_postgres(stack)
+    [(done_key, done_value)] = [(k, v) for k, v in before.items() if k[0] == "certificates"]
+    table, column, context = done_key
+    fresh = new_only.seal(old_only.open(done_value, context), context)
+    query(stack, f"UPDATE {table} SET {column} = decode('{fresh.hex()}', 'hex') "
+                 f"WHERE id = '{context.rsplit(':', 1)[1]}'")
+
+    report = run_cli({**stack.env, "CERTKEEPER_ENCRYPTION_KEYS": f"{new_spec},{old_spec}"},
+                     "keys", "rotate")
+
+    assert report.splitlines()[0] == (
+        f"re-sealed {len(before) - 1} value(s) under key {new_only.primary_id}")
+    assert "  certificates.private_key_sealed: 0 re-sealed, 1 already under it" in report
+    after = _sealed_on_postgres(stack)
+    assert set(after) == set(before)
+    for key, value in after.items():
+        context = key[2]
+        assert new_only.key_id_of(value) == new_only.primary_id, context
+        if key != done_key:
+            assert new_only.open(value, context) == old_only.open(before[key], context)

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from shared.acme_ari import RenewalWindow
-from shared.acme_gateway import AuthorizationInfo, ChallengeInfo, DownloadedChain, OrderInfo
 from shared.acme_protocol import AcmeConnector, AcmeConversation
+from shared.acme_resources import AuthorizationInfo, ChallengeInfo, DownloadedChain, OrderInfo
 from shared.choices import ChallengeType
 
 CA = "https://ca.test"

@@ -48,6 +48,10 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     times: int = 1
     repeat: int = 1
+    # True: the CA gets the request and, once it has accepted it (2xx), its answer is lost
+    # and the fault sent instead; an answer it refused (say badNonce) passes as it is and
+    # the fault waits for the next request.
+    pass_on: bool = False
 
 
 @dataclass
@@ -199,6 +203,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "POST":
             proxy.keep_signed(self.path, body)
         fault = proxy.take_fault(self.command, self.path)
+        if fault is not None and fault.pass_on:
+            answer = self._forward(body)
+            if not answer.is_success:
+                with proxy.lock:
+                    fault.times += 1
+                self._send_answer(answer)
+                return
         if fault is not None:
             proxy.record(self.command, self.path, fault.status)
             _send(self, fault.status, fault.headers, fault.body, fault.repeat)
@@ -208,12 +219,17 @@ class _Handler(BaseHTTPRequestHandler):
             proxy.wait_if_held(self.command, self.path)
             self._pass_on(body)
 
-    def _pass_on(self, body: bytes) -> None:
-        proxy = self.proxy
+    def _forward(self, body: bytes) -> httpx.Response:
         # Host is kept: Pebble builds its URLs, and checks the JWS "url", from it.
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
-        answer = self.upstream.request(self.command, proxy.upstream + self.path,
-                                       headers=headers, content=body)
+        return self.upstream.request(self.command, self.proxy.upstream + self.path,
+                                     headers=headers, content=body)
+
+    def _pass_on(self, body: bytes) -> None:
+        self._send_answer(self._forward(body))
+
+    def _send_answer(self, answer: httpx.Response) -> None:
+        proxy = self.proxy
         proxy.record(self.command, self.path, answer.status_code)
         proxy.wait_if_held(self.command, self.path, after=True)
         passed = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS}

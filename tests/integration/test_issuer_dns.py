@@ -13,7 +13,7 @@ from uuid import UUID
 import pytest
 
 from services.issuer.sweeper import sweep_once
-from shared.acme_gateway import AuthorizationInfo
+from shared.acme_resources import AuthorizationInfo
 from shared.choices import ChallengeType
 from shared.dns.base import DnsProviderAuth, DnsProviderUnavailable
 from shared.states import RequestStatus

@@ -16,6 +16,8 @@ EXPECTED_OPERATIONS = {
     ("get", "/v1/acme-accounts"): ("listAcmeAccounts", "acme-accounts"),
     ("get", "/v1/acme-accounts/{account_id}"): ("getAcmeAccount", "acme-accounts"),
     ("delete", "/v1/acme-accounts/{account_id}"): ("deactivateAcmeAccount", "acme-accounts"),
+    ("post", "/v1/acme-accounts/{account_id}/key-rollover"): ("rollOverAcmeAccountKey",
+                                                          "acme-accounts"),
     ("post", "/v1/certificate-requests"): ("createCertificateRequest", "certificate-requests"),
     ("get", "/v1/certificate-requests"): ("listCertificateRequests", "certificate-requests"),
     ("get", "/v1/certificate-requests/{request_id}"):

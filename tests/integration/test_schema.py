@@ -18,7 +18,7 @@ from shared.config import Settings
 from shared.domain.keys import sealed_columns
 from shared.migrate import upgrade_async
 from shared.models import Base
-from shared.models.base import UTCDateTime
+from shared.models.base import SealedBytes, UTCDateTime
 from tests.harness.postgres import PostgresServer, postgres_server
 
 
@@ -61,13 +61,31 @@ async def test_migrations_match_the_models_on_postgres(postgres: PostgresServer)
 
 
 def test_every_sealed_column_is_registered_for_rotation() -> None:
-    """A secret column left out of the registry would keep its old key after rotation."""
-    declared = {
+    """A secret column left out of the registry would keep its old key after rotation: every
+    binary column, and every column named ``*_sealed``, must be of the sealed type, and the
+    registry rotation walks is exactly the set of such columns."""
+    binary = {
         (table.name, column.name)
         for table in Base.metadata.tables.values()
         for column in table.columns
-        if column.name.endswith("_sealed") or isinstance(column.type, LargeBinary)
+        if column.name.endswith("_sealed")
+        or isinstance(column.type, LargeBinary | SealedBytes)
+        or isinstance(getattr(column.type, "impl", None), LargeBinary)
     }
+    of_sealed_type = {
+        (table.name, column.name)
+        for table in Base.metadata.tables.values()
+        for column in table.columns
+        if isinstance(column.type, SealedBytes)
+    }
+    assert binary == of_sealed_type
     registered = {(c.column.table.name, c.column.name) for c in sealed_columns()}
-    assert registered == declared
-    assert {"dns_providers", "domain_mappings"} <= {table for table, _ in registered}
+    assert registered == of_sealed_type
+    assert {("dns_providers", "credentials_sealed"), ("domain_mappings", "tsig_secret_sealed"),
+            ("acme_accounts", "pending_key_sealed")} <= registered
+
+
+def test_sealing_contexts_are_distinct_per_column() -> None:
+    """The context binds a ciphertext to its column: no two columns share a label."""
+    labels = [c.sealed_type.label for c in sealed_columns()]
+    assert len(labels) == len(set(labels))

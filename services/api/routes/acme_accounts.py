@@ -5,9 +5,14 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 
 from services.api.deps import DEFAULT_PAGE, Admin, Cursor, Limit, ResourcesDep, SessionDep, Viewer
-from services.api.schemas.accounts import AcmeAccountCreate, AcmeAccountPage, AcmeAccountPublic
+from services.api.schemas.accounts import (
+    AcmeAccountCreate,
+    AcmeAccountPage,
+    AcmeAccountPublic,
+    KeyRollover,
+)
 from services.api.schemas.common import page_of, problems
-from shared.domain import accounts
+from shared.domain import accounts, key_rollover
 from shared.domain.accounts import AccountSpec
 
 router = APIRouter(prefix="/v1/acme-accounts", tags=["acme-accounts"])
@@ -58,3 +63,25 @@ async def deactivate_acme_account(
     """Deactivate the account at the CA. Its certificates stay in the repository."""
     await accounts.deactivate_account(session, resources.runtime, account_id, actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{account_id}/key-rollover", operation_id="rollOverAcmeAccountKey",
+    responses=problems(400, 404, 409, 429, 502),
+)
+async def roll_over_acme_account_key(
+    account_id: UUID,
+    session: SessionDep,
+    resources: ResourcesDep,
+    actor: Admin,
+    body: KeyRollover | None = None,
+) -> AcmeAccountPublic:
+    """Give the account a new key, at the CA (RFC 8555 key change) and here (admin only).
+    Orders in flight carry on under the new key. Safe to repeat: an attempt cut short after
+    the CA switched is finished by the next one."""
+    wanted = body or KeyRollover()
+    account = await key_rollover.roll_over_key(
+        session, resources.runtime, account_id, actor,
+        key_type=wanted.key_type, key_size=wanted.key_size, curve=wanted.curve,
+    )
+    return AcmeAccountPublic.model_validate(account)

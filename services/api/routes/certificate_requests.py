@@ -3,6 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from fastapi import APIRouter, Query, status
+from fastapi.responses import JSONResponse
 
 from services.api.deps import (
     DEFAULT_PAGE,
@@ -13,6 +14,7 @@ from services.api.deps import (
     SessionDep,
     Viewer,
 )
+from services.api.idempotency import IdempotencyKey, create_once
 from services.api.schemas.common import page_of, problems
 from services.api.schemas.requests import (
     CertificateRequestCreate,
@@ -21,7 +23,8 @@ from services.api.schemas.requests import (
 )
 from shared.dns.propagation import Propagation
 from shared.domain import requests
-from shared.domain.requests import RequestSpec
+from shared.domain.requests import RequestSpec, WrittenHook
+from shared.models import CertificateRequest
 from shared.states import RequestStatus
 
 router = APIRouter(prefix="/v1/certificate-requests", tags=["certificate-requests"])
@@ -29,18 +32,33 @@ router = APIRouter(prefix="/v1/certificate-requests", tags=["certificate-request
 
 @router.post(
     "", operation_id="createCertificateRequest", status_code=status.HTTP_202_ACCEPTED,
-    responses=problems(400),
+    response_model=CertificateRequestPublic, responses=problems(400, 409),
 )
 async def create_certificate_request(
-    body: CertificateRequestCreate, session: SessionDep, resources: ResourcesDep, _op: Operator
-) -> CertificateRequestPublic:
+    body: CertificateRequestCreate,
+    session: SessionDep,
+    resources: ResourcesDep,
+    actor: Operator,
+    idempotency_key: IdempotencyKey = None,
+) -> CertificateRequestPublic | JSONResponse:
     """Ask for a certificate. Everything is validated before anything is stored; the issuer
     then works the request: poll it until ``issued``, ``failed`` or
     ``awaiting_manual_validation``."""
     spec = RequestSpec(**body.model_dump())
-    created = await requests.create_request(
-        session, resources.queue, resources.runtime.settings, spec, acme=resources.runtime.acme
+
+    async def create(hook: WrittenHook | None) -> CertificateRequest:
+        return await requests.create_request(
+            session, resources.queue, resources.runtime.settings, spec,
+            acme=resources.runtime.acme, before_commit=hook,
+        )
+
+    created = await create_once(
+        session, actor, idempotency_key, route="POST /v1/certificate-requests",
+        body=body.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED,
+        public=CertificateRequestPublic.model_validate, create=create,
     )
+    if isinstance(created, JSONResponse):
+        return created
     return CertificateRequestPublic.model_validate(created)
 
 

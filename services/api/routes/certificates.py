@@ -3,6 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import JSONResponse
 
 from services.api.deps import (
     DEFAULT_PAGE,
@@ -13,6 +14,7 @@ from services.api.deps import (
     SessionDep,
     Viewer,
 )
+from services.api.idempotency import IdempotencyKey, create_once
 from services.api.schemas.certificates import (
     CertificatePage,
     CertificatePublic,
@@ -23,7 +25,8 @@ from services.api.schemas.common import UtcDatetime, page_of, problems
 from services.api.schemas.requests import CertificateRequestPublic
 from shared.choices import RevocationReason
 from shared.domain import certificates, renewals
-from shared.domain.requests import ring
+from shared.domain.requests import WrittenHook, ring
+from shared.models import CertificateRequest
 from shared.models.base import utcnow
 from shared.states import CertificateStatus
 
@@ -134,16 +137,32 @@ async def revoke_certificate(
 
 @router.post(
     "/{certificate_id}/renew", operation_id="renewCertificate",
-    status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409),
+    status_code=status.HTTP_202_ACCEPTED, response_model=CertificateRequestPublic,
+    responses=problems(404, 409),
 )
 async def renew_certificate(
-    certificate_id: UUID, session: SessionDep, resources: ResourcesDep, _op: Operator
-) -> CertificateRequestPublic:
+    certificate_id: UUID,
+    session: SessionDep,
+    resources: ResourcesDep,
+    actor: Operator,
+    idempotency_key: IdempotencyKey = None,
+) -> CertificateRequestPublic | JSONResponse:
     """Renew now: a new request in the certificate's lineage, replacing it once issued.
     409 when the certificate is not active or a renewal is already in flight."""
-    request = await renewals.renew_now(session, certificate_id, utcnow())
-    await ring(resources.queue, request)
-    return CertificateRequestPublic.model_validate(request)
+
+    async def renew(hook: WrittenHook | None) -> CertificateRequest:
+        request = await renewals.renew_now(session, certificate_id, utcnow(), before_commit=hook)
+        await ring(resources.queue, request)
+        return request
+
+    renewal = await create_once(
+        session, actor, idempotency_key, route=f"POST /v1/certificates/{certificate_id}/renew",
+        body=None, status_code=status.HTTP_202_ACCEPTED,
+        public=CertificateRequestPublic.model_validate, create=renew,
+    )
+    if isinstance(renewal, JSONResponse):
+        return renewal
+    return CertificateRequestPublic.model_validate(renewal)
 
 
 @router.delete(

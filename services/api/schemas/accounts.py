@@ -7,7 +7,8 @@ from uuid import UUID
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, AnyUrl, Field, SecretStr, UrlConstraints
 
-from services.api.schemas.common import ApiModel, PageOf
+from services.api.schemas.common import ApiModel, CurveField, KeySizeField, PageOf
+from shared.choices import KeyType
 from shared.states import AccountStatus
 
 
@@ -52,3 +53,11 @@ class AcmeAccountPublic(ApiModel):
 
 class AcmeAccountPage(PageOf[AcmeAccountPublic]):
     """A page of ACME accounts."""
+
+
+class KeyRollover(ApiModel):
+    """The new account key; by default of the same type, size or curve as the current one."""
+
+    key_type: KeyType | None = Field(None, description="rsa or ec; default: the current type")
+    key_size: KeySizeField = Field(None, description="RSA only")
+    curve: CurveField = Field(None, description="EC only")

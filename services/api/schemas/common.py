@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -46,6 +46,16 @@ def _in_utc(value: datetime) -> datetime:
 # An RFC 3339 time with an explicit offset (naive, date-only and numeric values are
 # refused), held in UTC.
 UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_utc)]
+
+
+def _lowercase(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+# The key sizes and curves Certkeeper makes (shared.crypto's RSA_SIZES and EC_CURVES; a unit
+# test keeps them equal), as enums in the OpenAPI document. Curves are matched without case.
+RsaKeySize = Literal[2048, 3072, 4096]
+EcCurve = Annotated[Literal["p-256", "p-384"], BeforeValidator(_lowercase)]
 
 
 class ApiModel(BaseModel):
@@ -95,8 +105,8 @@ NAMED_SCHEMAS: dict[str, dict[str, Any]] = {
 
 # A stored problem object (``error``, ``last_error``...): documented as ProblemBody.
 StoredProblem = Annotated[dict[str, Any] | None, _ref("ProblemBody", nullable=True)]
-KeySizeField = Annotated[int | None, _ref("KeySize", nullable=True)]
-CurveField = Annotated[str | None, _ref("Curve", nullable=True)]
+KeySizeField = Annotated[RsaKeySize | None, _ref("KeySize", nullable=True)]
+CurveField = Annotated[EcCurve | None, _ref("Curve", nullable=True)]
 
 PROBLEM_CONTENT: dict[str, Any] = {
     "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemBody"}}

@@ -19,9 +19,14 @@ from shared.models.dns import (
 ProviderName = Annotated[
     str, Field(min_length=1, max_length=PROVIDER_NAME_LENGTH, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
-Config = Annotated[dict[str, Any], Field(description="The kind's plain settings (see README)")]
+FieldName = Annotated[str, Field(min_length=1, max_length=64)]
+Config = Annotated[
+    dict[FieldName, Any],
+    Field(max_length=32, description="The kind's plain settings (see README)"),
+]
 Credentials = Annotated[
-    dict[str, SecretStr], Field(description="The kind's secret fields; write-only")
+    dict[FieldName, Annotated[SecretStr, Field(max_length=8192)]],
+    Field(max_length=16, description="The kind's secret fields; write-only"),
 ]
 DomainName = Annotated[str, Field(min_length=1, max_length=1024, examples=["example.com"])]
 AbsoluteName = Annotated[str, Field(min_length=1, max_length=ABSOLUTE_NAME_LENGTH)]
