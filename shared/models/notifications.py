@@ -8,11 +8,19 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text
+from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, IdMixin, SealedKeyMixin, TimestampMixin, str_enum, utcnow
+from shared.models.base import (
+    Base,
+    IdMixin,
+    SealedBytes,
+    SealedKeyMixin,
+    TimestampMixin,
+    str_enum,
+    utcnow,
+)
 from shared.states import DeliveryStatus
 
 RULE_NAME_LENGTH = 128
@@ -65,14 +73,13 @@ class NotificationRule(SealedKeyMixin, TimestampMixin, Base):
     """Who hears about what (``/v1/notification-rules``). A webhook's secret is sealed."""
 
     __tablename__ = "notification_rules"
-    seal_label = "notification_rules.secret"
     sealed_column = "secret_sealed"
 
     name: Mapped[str] = mapped_column(String(RULE_NAME_LENGTH), unique=True)
     channel: Mapped[Channel] = mapped_column(str_enum(Channel))
     recipients: Mapped[list[str]]
     url: Mapped[str | None] = mapped_column(String(URL_LENGTH))
-    secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    secret_sealed: Mapped[bytes | None] = mapped_column(SealedBytes("notification_rules.secret"))
     events: Mapped[list[str]]
     domains: Mapped[list[str]]
     expiry_thresholds_days: Mapped[list[int]] = mapped_column(JSON)
