@@ -13,12 +13,14 @@ from services.api.deps import AppResources
 from services.api.middleware import RequestGate
 from services.api.routes import (
     acme_accounts,
+    audit_events,
     certificate_requests,
     certificates,
     dns_providers,
     domain_mappings,
     health,
     responder,
+    tokens,
 )
 from services.api.schemas.common import ProblemBody
 from shared.config import Settings
@@ -35,6 +37,8 @@ OPENAPI_TAGS = [
     {"name": "dns-providers", "description": "DNS providers for automatic dns-01 (admin)"},
     {"name": "domain-mappings", "description": "Which DNS provider serves which domain (admin)"},
     {"name": "health", "description": "Liveness and readiness"},
+    {"name": "tokens", "description": "API tokens: roles, expiry, domain scope (admin)"},
+    {"name": "audit-events", "description": "The hash-chained audit trail (admin)"},
 ]
 
 
@@ -57,7 +61,7 @@ def create_app(resources: ResourcesFactory) -> FastAPI:
     app.add_middleware(RequestGate)
     for router in (acme_accounts.router, certificate_requests.router, certificates.router,
                    dns_providers.router, domain_mappings.router, health.router,
-                   responder.router):
+                   responder.router, tokens.router, audit_events.router):
         app.include_router(router)
     _register_problem_schema(app)
     return app

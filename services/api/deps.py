@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -49,6 +49,7 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 PRINCIPAL_STATE = "principal"  # where the request gate leaves the caller in request.state
+REQUEST_ID_STATE = "request_id"  # and the request id (X-Request-ID)
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `certkeeper token create`")
 
@@ -58,20 +59,48 @@ async def get_principal(
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller the request gate authenticated (``_credentials`` only documents the
-    scheme in OpenAPI; the gate has checked the token before the body was read)."""
-    principal = getattr(request.state, PRINCIPAL_STATE, None)
-    if not isinstance(principal, Principal):
+    scheme in OpenAPI; the gate has checked the token before the body was read), with the
+    client's address and the request id, for the audit trail."""
+    principal = caller_of(request)
+    if principal is None:
         raise Unauthenticated("send Authorization: Bearer <token>")
     return principal
 
 
-def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        if not principal.role.allows(role):
-            raise Forbidden(f"this needs the {role} role; the token has {principal.role}")
+def caller_of(request: Request) -> Principal | None:
+    principal = getattr(request.state, PRINCIPAL_STATE, None)
+    if not isinstance(principal, Principal):
+        return None
+    return replace(
+        principal, client_address=request.client.host if request.client else None,
+        request_id=getattr(request.state, REQUEST_ID_STATE, None),
+    )
+
+
+class RoleCheck:
+    """The dependency that lets a route's caller in by role. It is also the route's
+    declared access: services.api.access reads ``role`` off the route's dependencies."""
+
+    def __init__(self, role: Role) -> None:
+        self.role = role
+
+    async def __call__(
+        self, principal: Annotated[Principal, Depends(get_principal)]
+    ) -> Principal:
+        if not principal.role.allows(self.role):
+            raise Forbidden(f"this needs the {self.role} role; the token has {principal.role}")
         return principal
 
-    return check
+
+def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    return RoleCheck(role)
+
+
+async def public_route() -> None:
+    """Declares a route open to anyone (no token): health checks and the HTTP-01 responder."""
+
+
+Public = Depends(public_route)
 
 
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]

@@ -25,9 +25,11 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from shared.config import Settings
 from shared.db import Sessions
 from shared.db_errors import is_database_unavailable
+from shared.domain import audit
 from shared.domain.renewal_time import renewal_backoff
 from shared.domain.renewals import start_renewal, supersede
 from shared.domain.requests import ring
+from shared.domain.tokens import process_principal
 from shared.models import Certificate, CertificateRequest
 from shared.models.base import utcnow
 from shared.queue import QUEUE_ERRORS, JobQueue
@@ -44,6 +46,8 @@ MANUAL_RECHECK = timedelta(hours=1)
 WAKE_POLL_SECONDS = 5.0
 # A pause after each pass, so rows another replica holds leased are not polled in a loop.
 PASS_PAUSE_SECONDS = 1.0
+
+RENEWER = process_principal("renewer")  # the actor of the renewals it starts
 
 
 @dataclass
@@ -113,7 +117,9 @@ async def decide(
         if cert.status is not CertificateStatus.ACTIVE or not cert.auto_renew:
             pass  # revoked, renewed or turned off since the claim: never renewed
         elif previous is None:
-            started = start_renewal(session, cert, now)
+            started = start_renewal(session, cert, now, RENEWER)
+            audit.record(session, RENEWER, "certificate.renewal_requested", "certificate",
+                         cert.id, request_id=str(started.id))
             cert.renewal_at = now + IN_FLIGHT_RECHECK
         elif not previous.status.is_final:
             manual = previous.status is RequestStatus.AWAITING_MANUAL_VALIDATION

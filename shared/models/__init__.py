@@ -5,7 +5,7 @@ from shared.models.base import Base
 from shared.models.certificates import Certificate, CertificateName
 from shared.models.dns import DnsProviderAccount, DomainMapping
 from shared.models.lineages import Lineage
-from shared.models.requests import CertificateRequest, Challenge
+from shared.models.requests import CertificateRequest, Challenge, RequestName
 from shared.models.tokens import ApiToken, AuditEvent
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "DnsProviderAccount",
     "DomainMapping",
     "Lineage",
+    "RequestName",
 ]

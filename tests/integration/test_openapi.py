@@ -45,6 +45,11 @@ EXPECTED_OPERATIONS = {
     ("get", "/v1/domain-mappings/{mapping_id}"): ("getDomainMapping", "domain-mappings"),
     ("patch", "/v1/domain-mappings/{mapping_id}"): ("updateDomainMapping", "domain-mappings"),
     ("delete", "/v1/domain-mappings/{mapping_id}"): ("deleteDomainMapping", "domain-mappings"),
+    ("post", "/v1/tokens"): ("createToken", "tokens"),
+    ("get", "/v1/tokens"): ("listTokens", "tokens"),
+    ("get", "/v1/tokens/{token_id}"): ("getToken", "tokens"),
+    ("delete", "/v1/tokens/{token_id}"): ("revokeToken", "tokens"),
+    ("get", "/v1/audit-events"): ("listAuditEvents", "audit-events"),
     ("get", "/healthz"): ("getHealth", "health"),
     ("get", "/readyz"): ("getReadiness", "health"),
 }

@@ -28,14 +28,16 @@ router = APIRouter(prefix="/v1/certificate-requests", tags=["certificate-request
     responses=problems(400),
 )
 async def create_certificate_request(
-    body: CertificateRequestCreate, session: SessionDep, resources: ResourcesDep, _op: Operator
+    body: CertificateRequestCreate, session: SessionDep, resources: ResourcesDep, actor: Operator
 ) -> CertificateRequestPublic:
     """Ask for a certificate. Everything is validated before anything is stored; the issuer
     then works the request: poll it until ``issued``, ``failed`` or
-    ``awaiting_manual_validation``."""
+    ``awaiting_manual_validation``. A scoped token may ask only for names in its scope
+    (403 `names-out-of-scope`)."""
     spec = RequestSpec(**body.model_dump())
     created = await requests.create_request(
-        session, resources.queue, resources.runtime.settings, spec, acme=resources.runtime.acme
+        session, resources.queue, resources.runtime.settings, spec, actor,
+        acme=resources.runtime.acme,
     )
     return CertificateRequestPublic.model_validate(created)
 
@@ -43,20 +45,24 @@ async def create_certificate_request(
 @router.get("", operation_id="listCertificateRequests", responses=problems())
 async def list_certificate_requests(
     session: SessionDep,
-    _viewer: Viewer,
+    viewer: Viewer,
     status: RequestStatus | None = Query(None),  # noqa: B008
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
 ) -> PageOf[CertificateRequestPublic]:
-    page = await requests.list_requests(session, status=status, cursor=cursor, limit=limit)
+    """Newest first; a scoped token sees only requests whose every name is in its scope."""
+    page = await requests.list_requests(session, status=status, cursor=cursor, limit=limit,
+                                        domains=viewer.domains)
     return page_of(CertificateRequestPublic, page)
 
 
 @router.get("/{request_id}", operation_id="getCertificateRequest", responses=problems(404))
 async def get_certificate_request(
-    request_id: UUID, session: SessionDep, _viewer: Viewer
+    request_id: UUID, session: SessionDep, viewer: Viewer
 ) -> CertificateRequestPublic:
-    return CertificateRequestPublic.model_validate(await requests.get_request(session, request_id))
+    return CertificateRequestPublic.model_validate(
+        await requests.get_request(session, request_id, viewer.domains)
+    )
 
 
 @router.post(
@@ -67,7 +73,7 @@ async def verify_certificate_request(
     request_id: UUID,
     session: SessionDep,
     resources: ResourcesDep,
-    _op: Operator,
+    actor: Operator,
     skip_dns_check: bool = Query(
         False, description="Ask the CA without first looking the TXT records up, e.g. when "
         "Certkeeper's resolvers cannot see the public zone"
@@ -76,7 +82,7 @@ async def verify_certificate_request(
     """Manual validation: the records are in place; ask the CA to check them now. DNS-01
     records are looked up first (409 `dns-records-missing` if one is not visible yet)."""
     verified = await requests.verify_request(
-        session, resources.queue, request_id,
+        session, resources.queue, request_id, actor,
         dns=Propagation.from_settings(resources.runtime.settings), check_dns=not skip_dns_check,
     )
     return CertificateRequestPublic.model_validate(verified)
@@ -86,9 +92,9 @@ async def verify_certificate_request(
     "/{request_id}/cancel", operation_id="cancelCertificateRequest", responses=problems(404, 409)
 )
 async def cancel_certificate_request(
-    request_id: UUID, session: SessionDep, resources: ResourcesDep, _op: Operator
+    request_id: UUID, session: SessionDep, resources: ResourcesDep, actor: Operator
 ) -> CertificateRequestPublic:
     """Stop the request; TXT records written for it are removed by a queued job."""
     return CertificateRequestPublic.model_validate(
-        await requests.cancel_request(session, resources.queue, request_id)
+        await requests.cancel_request(session, resources.queue, request_id, actor)
     )

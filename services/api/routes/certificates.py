@@ -31,7 +31,7 @@ PEM_KEY = "application/x-pem-file"
 @router.get("", operation_id="listCertificates", responses=problems())
 async def list_certificates(
     session: SessionDep,
-    _viewer: Viewer,
+    viewer: Viewer,
     status: CertificateStatus | None = Query(None),  # noqa: B008
     domain: str | None = Query(None, description="Certificates that contain this exact name"),
     expires_before: UtcDatetime | None = Query(  # noqa: B008
@@ -40,19 +40,21 @@ async def list_certificates(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
 ) -> PageOf[CertificatePublic]:
+    """Newest first; a scoped token sees only certificates whose every name is in its
+    scope."""
     page = await certificates.list_certificates(
         session, status=status, domain=domain, expires_before=expires_before,
-        cursor=cursor, limit=limit,
+        cursor=cursor, limit=limit, domains=viewer.domains,
     )
     return page_of(CertificatePublic, page)
 
 
 @router.get("/{certificate_id}", operation_id="getCertificate", responses=problems(404))
 async def get_certificate(
-    certificate_id: UUID, session: SessionDep, _viewer: Viewer
+    certificate_id: UUID, session: SessionDep, viewer: Viewer
 ) -> CertificatePublic:
     return CertificatePublic.model_validate(
-        await certificates.get_certificate(session, certificate_id)
+        await certificates.get_certificate(session, certificate_id, viewer.domains)
     )
 
 
@@ -63,13 +65,13 @@ async def get_certificate(
 async def get_certificate_pem(
     certificate_id: UUID,
     session: SessionDep,
-    _viewer: Viewer,
+    viewer: Viewer,
     alternate: int | None = Query(
         None, ge=1, description="Return the CA's N-th alternate chain instead (1-based)"
     ),
 ) -> Response:
     """The certificate followed by its chain, as the CA issued it."""
-    cert = await certificates.get_certificate(session, certificate_id)
+    cert = await certificates.get_certificate(session, certificate_id, viewer.domains)
     return Response(certificates.chain_pem(cert, alternate), media_type=PEM_CHAIN)
 
 
@@ -91,12 +93,12 @@ async def get_certificate_private_key(
     "/{certificate_id}", operation_id="updateCertificate", responses=problems(400, 404)
 )
 async def update_certificate(
-    certificate_id: UUID, body: CertificateUpdate, session: SessionDep, _op: Operator
+    certificate_id: UUID, body: CertificateUpdate, session: SessionDep, actor: Operator
 ) -> CertificatePublic:
     """Change ``auto_renew`` or ``renew_before_seconds`` (kept in the certificate's lineage,
     so its renewals inherit them); the renewal time is planned again."""
     cert = await renewals.change_renewal(
-        session, certificate_id, utcnow(),
+        session, certificate_id, utcnow(), actor,
         auto_renew=body.auto_renew, renew_before_seconds=body.renew_before_seconds,
         clear_renew_before="renew_before_seconds" in body.model_fields_set,
     )
@@ -127,11 +129,11 @@ async def revoke_certificate(
     status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409),
 )
 async def renew_certificate(
-    certificate_id: UUID, session: SessionDep, resources: ResourcesDep, _op: Operator
+    certificate_id: UUID, session: SessionDep, resources: ResourcesDep, actor: Operator
 ) -> CertificateRequestPublic:
     """Renew now: a new request in the certificate's lineage, replacing it once issued.
     409 when the certificate is not active or a renewal is already in flight."""
-    request = await renewals.renew_now(session, certificate_id, utcnow())
+    request = await renewals.renew_now(session, certificate_id, utcnow(), actor)
     await ring(resources.queue, request)
     return CertificateRequestPublic.model_validate(request)
 
