@@ -7,9 +7,10 @@ tries every route with every role and scope come from the app's own route list: 
 that declares nothing has no access and fails that test.
 
 Domain scope is decided per resource: a route whose path names a certificate or a
-certificate request answers 404 to a scoped token whose domains do not cover every name of
-that row (:data:`SCOPED_PATH_PARAMS`); lists of those resources are filtered; asking for
-names outside the scope is a 403.
+certificate request declares ``CertificateInScope`` or ``RequestInScope`` for that id, and
+answers 404 to a scoped token whose domains do not cover every name of that row (after the
+role check, before the body is read); lists of those resources are filtered in SQL; asking
+for names outside the scope is a 403.
 """
 
 from __future__ import annotations
@@ -21,9 +22,16 @@ from uuid import UUID
 
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import iter_route_contexts
 
-from services.api.deps import AppResources, RoleCheck, caller_of, public_route
+from services.api.deps import (
+    AppResources,
+    RoleCheck,
+    caller_of,
+    certificate_in_scope,
+    public_route,
+    request_in_scope,
+)
 from shared.domain import audit
 from shared.domain.scope import OutOfScope
 from shared.errors import Forbidden, Problem
@@ -31,9 +39,14 @@ from shared.roles import Role
 
 logger = logging.getLogger(__name__)
 
-# Path parameters naming a row that a token's domain scope may hide, and the row's type.
+# Path parameters naming a row that a token's domain scope may hide, and the row's type;
+# a route with one must check the scope with the matching dependency (CertificateInScope,
+# RequestInScope), which is how it declares it.
 SCOPED_PATH_PARAMS = {"certificate_id": "certificate", "request_id": "certificate_request"}
+SCOPE_CHECKS: dict[Any, str] = {certificate_in_scope: "certificate",
+                                request_in_scope: "certificate_request"}
 DENIED_ACTION = "access.denied"
+_RANK = [Role.VIEWER, Role.OPERATOR, Role.ADMIN]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +57,19 @@ class RouteAccess:
     public: bool
     role: Role | None  # None on a public route, and on a route that declares nothing
     scoped_target: str | None  # the row type hidden (404) outside a token's scope
+    framework: bool = False  # FastAPI's own route (OpenAPI document, docs)
+    path_params: frozenset[str] = frozenset()
 
     @property
     def declared(self) -> bool:
         return self.public != (self.role is not None)
+
+
+def _path_params(dependant: Dependant) -> set[str]:
+    found = {param.name for param in dependant.path_params}
+    for sub in dependant.dependencies:
+        found |= _path_params(sub)
+    return found
 
 
 def _calls(dependant: Dependant) -> list[Any]:
@@ -58,26 +80,28 @@ def _calls(dependant: Dependant) -> list[Any]:
     return found
 
 
-def route_access(route: APIRoute) -> list[RouteAccess]:
-    """The route's declared access, one entry per method."""
-    calls = _calls(route.dependant)
+def route_access(route: Any) -> list[RouteAccess]:
+    """The route's declared access, one entry per method. ``route`` is a route as the app
+    serves it (a ``fastapi.routing.RouteContext``: the router's prefix and dependencies
+    applied); a route without a ``dependant`` is the framework's own (OpenAPI, docs)."""
+    dependant: Dependant | None = getattr(route, "dependant", None)
+    calls = _calls(dependant) if dependant is not None else []
     roles = {call.role for call in calls if isinstance(call, RoleCheck)}
-    role = max(roles, key=lambda r: [Role.VIEWER, Role.OPERATOR, Role.ADMIN].index(r),
-               default=None)
-    params = {param.name for param in route.dependant.path_params}
-    params |= {p.name for sub in route.dependant.dependencies for p in sub.path_params}
-    scoped = next((SCOPED_PATH_PARAMS[p] for p in sorted(params) if p in SCOPED_PATH_PARAMS),
-                  None)
+    role = max(roles, key=_RANK.index, default=None)
+    scoped = next((SCOPE_CHECKS[c] for c in calls if c in SCOPE_CHECKS), None)
+    params = _path_params(dependant) if dependant is not None else set()
     return [
-        RouteAccess(method=method, path=route.path, operation_id=route.operation_id,
-                    public=public_route in calls, role=role, scoped_target=scoped)
+        RouteAccess(method=method, path=str(route.path), operation_id=getattr(
+                        route, "operation_id", None),
+                    public=public_route in calls, role=role, scoped_target=scoped,
+                    framework=dependant is None, path_params=frozenset(params))
         for method in sorted(route.methods or ())
     ]
 
 
 def access_table(app: FastAPI) -> list[RouteAccess]:
-    """Every API route's access, in the app's order."""
-    return [entry for route in app.routes if isinstance(route, APIRoute)
+    """Every route's access, in the app's order (routers' prefixes applied)."""
+    return [entry for route in iter_route_contexts(app.routes)
             for entry in route_access(route)]
 
 

@@ -6,14 +6,17 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from shared.domain.scope import hide_unless_in_scope
 from shared.domain.tokens import Principal, TokenVerifier
 from shared.errors import Forbidden, Unauthenticated
+from shared.models import Certificate, CertificateRequest
 from shared.queue import JobQueue
 from shared.roles import Role
 from shared.runtime import Runtime
@@ -110,3 +113,34 @@ Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 Cursor = Annotated[str | None, Query(description="`next_cursor` from the previous page")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 DEFAULT_PAGE = DEFAULT_LIMIT
+
+
+async def certificate_in_scope(
+    certificate_id: UUID, session: SessionDep, caller: Annotated[Principal, Depends(get_principal)]
+) -> UUID:
+    """The path's certificate id, once a scoped caller is known to reach it: a certificate
+    with a name outside the caller's domains is a 404, decided before the body is read."""
+    if caller.scoped:
+        cert = await session.get(Certificate, certificate_id)
+        if cert is not None:
+            hide_unless_in_scope(cert.names, caller.domains, target_type="certificate",
+                                 target_id=certificate_id)
+    return certificate_id
+
+
+async def request_in_scope(
+    request_id: UUID, session: SessionDep, caller: Annotated[Principal, Depends(get_principal)]
+) -> UUID:
+    """As :func:`certificate_in_scope`, for a certificate request."""
+    if caller.scoped:
+        row = await session.get(CertificateRequest, request_id)
+        if row is not None:
+            hide_unless_in_scope(row.names, caller.domains, target_type="certificate_request",
+                                 target_id=request_id)
+    return request_id
+
+
+# Path ids of rows a token's domain scope may hide. Declare them after the role parameter:
+# the role is checked first (403), then the scope (404).
+CertificateInScope = Annotated[UUID, Depends(certificate_in_scope)]
+RequestInScope = Annotated[UUID, Depends(request_in_scope)]

@@ -25,7 +25,7 @@ NAME = "www.example.test"
 
 
 @asynccontextmanager
-async def _not_used() -> AsyncIterator[AppResources]:
+async def not_opened() -> AsyncIterator[AppResources]:
     raise AssertionError("resources are set on app.state by the harness")
     yield  # pragma: no cover
 
@@ -71,7 +71,7 @@ class Api:
 
 
 def api_over(issuer: Issuer) -> Api:
-    app = create_app(_not_used)
+    app = create_app(not_opened)
     resources = AppResources(runtime=issuer.runtime, queue=issuer.ctx.queue)
     app.state.resources = resources
     return Api(issuer, app, resources)

@@ -18,9 +18,9 @@ router = APIRouter(prefix="/v1/audit-events", tags=["audit-events"])
 async def list_audit_events(
     session: SessionDep,
     _admin: Admin,
-    action: Annotated[str | None, Query(max_length=64,
+    action: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9_.]+$",
                                         examples=["certificate.private_key_exported"])] = None,
-    actor: Annotated[str | None, Query(max_length=128,
+    actor: Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$",
                                        description="A token id or an actor name")] = None,
     target_id: UUID | None = None,
     since: Annotated[UtcDatetime | None, Query(description="RFC 3339; events at or after")

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from uuid import UUID
-
 from fastapi import APIRouter, Query, status
 
 from services.api.deps import (
@@ -9,6 +7,7 @@ from services.api.deps import (
     Cursor,
     Limit,
     Operator,
+    RequestInScope,
     ResourcesDep,
     SessionDep,
     Viewer,
@@ -58,7 +57,9 @@ async def list_certificate_requests(
 
 @router.get("/{request_id}", operation_id="getCertificateRequest", responses=problems(404))
 async def get_certificate_request(
-    request_id: UUID, session: SessionDep, viewer: Viewer
+    viewer: Viewer,
+    session: SessionDep,
+    request_id: RequestInScope,
 ) -> CertificateRequestPublic:
     return CertificateRequestPublic.model_validate(
         await requests.get_request(session, request_id, viewer.domains)
@@ -70,10 +71,10 @@ async def get_certificate_request(
     status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409),
 )
 async def verify_certificate_request(
-    request_id: UUID,
+    actor: Operator,
     session: SessionDep,
     resources: ResourcesDep,
-    actor: Operator,
+    request_id: RequestInScope,
     skip_dns_check: bool = Query(
         False, description="Ask the CA without first looking the TXT records up, e.g. when "
         "Certkeeper's resolvers cannot see the public zone"
@@ -92,7 +93,10 @@ async def verify_certificate_request(
     "/{request_id}/cancel", operation_id="cancelCertificateRequest", responses=problems(404, 409)
 )
 async def cancel_certificate_request(
-    request_id: UUID, session: SessionDep, resources: ResourcesDep, actor: Operator
+    actor: Operator,
+    session: SessionDep,
+    resources: ResourcesDep,
+    request_id: RequestInScope,
 ) -> CertificateRequestPublic:
     """Stop the request; TXT records written for it are removed by a queued job."""
     return CertificateRequestPublic.model_validate(

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from uuid import UUID
-
 from fastapi import APIRouter, Query, Response, status
 
 from services.api.deps import (
     DEFAULT_PAGE,
+    CertificateInScope,
     Cursor,
     Limit,
     Operator,
@@ -51,7 +50,9 @@ async def list_certificates(
 
 @router.get("/{certificate_id}", operation_id="getCertificate", responses=problems(404))
 async def get_certificate(
-    certificate_id: UUID, session: SessionDep, viewer: Viewer
+    viewer: Viewer,
+    session: SessionDep,
+    certificate_id: CertificateInScope,
 ) -> CertificatePublic:
     return CertificatePublic.model_validate(
         await certificates.get_certificate(session, certificate_id, viewer.domains)
@@ -63,9 +64,9 @@ async def get_certificate(
     responses={200: {"content": {PEM_CHAIN: {}}}, **problems(404)},
 )
 async def get_certificate_pem(
-    certificate_id: UUID,
-    session: SessionDep,
     viewer: Viewer,
+    session: SessionDep,
+    certificate_id: CertificateInScope,
     alternate: int | None = Query(
         None, ge=1, description="Return the CA's N-th alternate chain instead (1-based)"
     ),
@@ -80,7 +81,10 @@ async def get_certificate_pem(
     response_class=Response, responses={200: {"content": {PEM_KEY: {}}}, **problems(404)},
 )
 async def get_certificate_private_key(
-    certificate_id: UUID, session: SessionDep, resources: ResourcesDep, actor: Operator
+    actor: Operator,
+    session: SessionDep,
+    resources: ResourcesDep,
+    certificate_id: CertificateInScope,
 ) -> Response:
     """The private key (operator or admin). Every export is written to the audit trail."""
     key_pem = await certificates.export_private_key(
@@ -93,7 +97,10 @@ async def get_certificate_private_key(
     "/{certificate_id}", operation_id="updateCertificate", responses=problems(400, 404)
 )
 async def update_certificate(
-    certificate_id: UUID, body: CertificateUpdate, session: SessionDep, actor: Operator
+    actor: Operator,
+    body: CertificateUpdate,
+    session: SessionDep,
+    certificate_id: CertificateInScope,
 ) -> CertificatePublic:
     """Change ``auto_renew`` or ``renew_before_seconds`` (kept in the certificate's lineage,
     so its renewals inherit them); the renewal time is planned again."""
@@ -110,11 +117,11 @@ async def update_certificate(
     responses=problems(400, 404, 422, 429, 502),
 )
 async def revoke_certificate(
-    certificate_id: UUID,
+    actor: Operator,
     body: RevocationCreate,
     session: SessionDep,
     resources: ResourcesDep,
-    actor: Operator,
+    certificate_id: CertificateInScope,
 ) -> CertificatePublic:
     """Revoke at the CA; the certificate becomes ``revoked`` and is never renewed again.
     Revoking it again changes nothing."""
@@ -129,7 +136,10 @@ async def revoke_certificate(
     status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409),
 )
 async def renew_certificate(
-    certificate_id: UUID, session: SessionDep, resources: ResourcesDep, actor: Operator
+    actor: Operator,
+    session: SessionDep,
+    resources: ResourcesDep,
+    certificate_id: CertificateInScope,
 ) -> CertificateRequestPublic:
     """Renew now: a new request in the certificate's lineage, replacing it once issued.
     409 when the certificate is not active or a renewal is already in flight."""
@@ -143,10 +153,10 @@ async def renew_certificate(
     response_class=Response, responses=problems(404, 422, 429, 502),
 )
 async def delete_certificate(
-    certificate_id: UUID,
+    actor: Operator,
     session: SessionDep,
     resources: ResourcesDep,
-    actor: Operator,
+    certificate_id: CertificateInScope,
     revoke: bool = Query(False, description="Revoke at the CA first"),
     reason: RevocationReason = Query(  # noqa: B008
         RevocationReason.CESSATION_OF_OPERATION, description="With revoke=true"
