@@ -21,7 +21,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -44,6 +44,7 @@ LOOKUP_CONCURRENCY = 4
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 WallClock = Callable[[], datetime]
+Lookup = Callable[[Sessions, str, datetime], Awaitable["Principal | None"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,12 @@ async def authenticate(
     return principal
 
 
+async def look_up(sessions: Sessions, token: str, now: datetime) -> Principal | None:
+    """:func:`authenticate` on a session of its own."""
+    async with sessions() as session:
+        return await authenticate(session, token, now)
+
+
 class TokenVerifier:
     """Bearer token to principal for one process: shape check, a small TTL cache of known
     tokens (by hash) and a bound on concurrent database lookups."""
@@ -141,8 +148,10 @@ class TokenVerifier:
         concurrency: int = LOOKUP_CONCURRENCY,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: WallClock = utcnow,
+        lookup: Lookup | None = None,
     ) -> None:
         self._ttl, self._size, self._clock, self._wall_clock = ttl, size, clock, wall_clock
+        self._lookup = lookup or look_up
         self._known: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
         self._lookups = asyncio.Semaphore(concurrency)
 
@@ -158,8 +167,8 @@ class TokenVerifier:
                 return cached[1]
             del self._known[digest]
             return None
-        async with self._lookups, sessions() as session:
-            principal = await authenticate(session, token, now)
+        async with self._lookups:
+            principal = await self._lookup(sessions, token, now)
         if principal is not None:
             self._remember(digest, principal)
         return principal

@@ -56,11 +56,13 @@ class Api:
         self._clients.append(client)
         return client
 
-    async def certificate(self, name: str = NAME) -> UUID:
-        """A certificate issued by the real issuer steps (scripted CA)."""
-        self.issuer.fake.script("new_order", order("pending", [authz(name)]))
-        issuing_ca(self.issuer.fake, [name])
-        done = await self.issuer.run(await self.issuer.request(name))
+    async def certificate(self, *names: str) -> UUID:
+        """A certificate for ``names`` (default: :data:`NAME`) issued by the real issuer
+        steps (scripted CA)."""
+        names = names or (NAME,)
+        self.issuer.fake.script("new_order", order("pending", [authz(n) for n in names]))
+        issuing_ca(self.issuer.fake, list(names))
+        done = await self.issuer.run(await self.issuer.request(*names))
         assert done.status is RequestStatus.ISSUED, done.error
         assert done.certificate_id is not None
         return done.certificate_id
