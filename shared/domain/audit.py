@@ -55,7 +55,10 @@ def record(
 ) -> None:
     """Add an event to the session's transaction; it is chained and written at commit
     and dropped with a rollback."""
-    pending: list[AuditEvent] = session.info.setdefault(_PENDING, [])
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    if not sync.in_transaction():
+        sync.begin()  # no I/O: the events belong to this transaction, whatever comes next
+    pending: list[AuditEvent] = sync.info.setdefault(_PENDING, [])
     pending.append(AuditEvent(
         id=uuid4(), at=utcnow(), actor_token_id=actor.token_id,
         actor_name=actor.name[:TOKEN_NAME_LENGTH], action=action, target_type=target_type,
