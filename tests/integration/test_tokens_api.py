@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +18,7 @@ from tests.integration.api_harness import Api, api_over
 from tests.integration.issuer_harness import start_issuer
 
 P = "urn:certkeeper:problem:"
+CERTKEEPER = str(Path(sys.executable).parent / "certkeeper")
 
 
 @pytest.fixture
@@ -157,3 +160,30 @@ async def test_a_scoped_token_sees_and_asks_for_its_domains_only(api: Api) -> No
     denied = await count(api, AuditEvent, AuditEvent.outcome == "denied",
                          AuditEvent.actor_name == "team-a")
     assert denied == 5  # 2 x get, 2 x private-key (404s) and the 403
+
+
+def _cli(api: Api, *args: str) -> subprocess.CompletedProcess[str]:
+    settings = api.issuer.settings
+    assert settings.encryption_keys is not None
+    env = {"CERTKEEPER_DATABASE_URL": settings.sqlalchemy_url,
+           "CERTKEEPER_DATA_DIR": str(settings.data_dir),
+           "CERTKEEPER_ALLOWED_PRIVATE_SUFFIXES": "test",
+           "CERTKEEPER_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
+           "PATH": "/usr/bin:/bin"}
+    return subprocess.run([CERTKEEPER, "token", "create", *args], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+async def test_the_cli_makes_scoped_and_expiring_tokens(api: Api) -> None:
+    made = _cli(api, "--role", "viewer", "--name", "team-cli", "--domain", "A.example.test",
+                "--domain", "b.example.test", "--expires", "2099-01-01T00:00:00Z")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    async with api.issuer.runtime.sessions() as session:
+        row = await session.scalar(select(ApiToken).where(ApiToken.name == "team-cli"))
+    assert row is not None and row.domains == ["a.example.test", "b.example.test"]
+    assert row.expires_at == datetime(2099, 1, 1, tzinfo=UTC)
+    assert (await api.client(token).get("/v1/certificates")).status_code == 200
+    refused = _cli(api, "--role", "admin", "--name", "scoped-admin", "--domain", "a.example.test")
+    assert refused.returncode == 2 and "admin token reaches every domain" in refused.stderr
+    assert _cli(api, "--role", "viewer", "--name", "x", "--expires", "2099-01-01").returncode == 2
