@@ -15,7 +15,8 @@ from shared.config import Settings, load_settings
 from shared.cpu import cpu_pool
 from shared.crypto import load_keyring, new_key_spec
 from shared.db import secure_data_dir
-from shared.errors import ConfigError
+from shared.domain.api_tokens import TokenSpec
+from shared.errors import ConfigError, Problem
 from shared.logs import configure_logging
 from shared.models.tokens import TOKEN_NAME_LENGTH
 from shared.roles import Role
@@ -26,6 +27,16 @@ def _token_name(value: str) -> str:
     if not value.strip() or len(value) > TOKEN_NAME_LENGTH or not value.isprintable():
         raise argparse.ArgumentTypeError(f"must be 1 to {TOKEN_NAME_LENGTH} printable characters")
     return value
+
+
+def _aware_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be an RFC 3339 time") from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError("must have an offset, e.g. Z")
+    return parsed
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     create = token_sub.add_parser("create", help="create a token; prints it once on stdout")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--name", required=True, type=_token_name)
+    create.add_argument("--expires", type=_aware_time, metavar="RFC3339",
+                        help="expiry time with an offset, e.g. 2027-01-01T00:00:00Z")
+    create.add_argument("--domain", action="append", default=[], metavar="SUFFIX",
+                        help="limit an operator or viewer token to this domain (repeatable)")
+    audit = sub.add_parser("audit", help="the audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="check the hash chain; exit 1 naming the first "
+                         "broken event")
     keys = sub.add_parser("keys", help="encryption keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser("generate", help="print a new CERTKEEPER_ENCRYPTION_KEYS value")
@@ -116,32 +135,49 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
         print(_backup_or_restore(args, settings))  # before the preflight makes a key file
         return
     _preflight(args.command, settings, getattr(args, "kind", None))
-    if args.command == "migrate":
-        from shared.migrate import upgrade
-
-        upgrade(settings.sqlalchemy_url)
-    elif args.command == "token":
-        print(asyncio.run(_create_token(settings, Role(args.role), args.name)))
-    elif args.command == "keys":
-        print(asyncio.run(_rotate_keys(settings)))
-    elif args.command == "worker" and args.kind == "notifier":
-        from services.notifier.wiring import run_notifier_worker
-
-        asyncio.run(run_notifier_worker(settings))
-    elif args.command == "worker" and args.kind == "renewer":
-        from services.renewer.wiring import run_renewer_worker
-
-        asyncio.run(run_renewer_worker(settings))
-    elif args.command == "worker":
-        from services.issuer.worker import run_issuer_worker
-
-        with cpu_pool():
-            asyncio.run(run_issuer_worker(settings))
+    if args.command == "worker":
+        _run_worker(args.kind, settings)
+    elif args.command in {"migrate", "token", "audit", "keys"}:
+        _run_admin(args, settings)
     elif args.command == "responder":
         asyncio.run(_serve_responder(settings))
     else:
         with cpu_pool():
             asyncio.run(_serve_api(args.command, settings))
+
+
+def _run_admin(args: argparse.Namespace, settings: Settings) -> None:
+    if args.command == "migrate":
+        from shared.migrate import upgrade
+
+        upgrade(settings.sqlalchemy_url)
+    elif args.command == "token":
+        spec = TokenSpec(name=args.name, role=Role(args.role), expires_at=args.expires,
+                         domains=args.domain)
+        print(asyncio.run(_create_token(settings, spec)))
+    elif args.command == "audit":
+        report, ok = asyncio.run(_verify_audit(settings))
+        print(report)
+        if not ok:
+            raise SystemExit(1)
+    else:
+        print(asyncio.run(_rotate_keys(settings)))
+
+
+def _run_worker(kind: str, settings: Settings) -> None:
+    if kind == "notifier":
+        from services.notifier.wiring import run_notifier_worker
+
+        asyncio.run(run_notifier_worker(settings))
+    elif kind == "renewer":
+        from services.renewer.wiring import run_renewer_worker
+
+        asyncio.run(run_renewer_worker(settings))
+    else:
+        from services.issuer.worker import run_issuer_worker
+
+        with cpu_pool():
+            asyncio.run(run_issuer_worker(settings))
 
 
 async def _serve_api(command: str, settings: Settings) -> None:
@@ -191,8 +227,9 @@ def _backup_or_restore(args: argparse.Namespace, settings: Settings) -> str:
     )
 
 
-async def _create_token(settings: Settings, role: Role, name: str) -> str:
-    from shared.domain.tokens import create_token
+async def _create_token(settings: Settings, spec: TokenSpec) -> str:
+    from shared.domain.api_tokens import issue_token
+    from shared.domain.tokens import process_principal
     from shared.runtime import build_runtime
 
     if settings.embedded_database:
@@ -201,11 +238,29 @@ async def _create_token(settings: Settings, role: Role, name: str) -> str:
         await upgrade_async(settings.sqlalchemy_url)
     runtime = build_runtime(settings)
     try:
-        async with runtime.sessions.begin() as session:
-            _row, token = await create_token(session, role=role, name=name)
+        async with runtime.sessions() as session:
+            _row, token = await issue_token(session, settings, spec, process_principal("cli"))
+    except Problem as problem:
+        raise ConfigError(problem.detail) from None
     finally:
         await runtime.aclose()
     return token
+
+
+async def _verify_audit(settings: Settings) -> tuple[str, bool]:
+    from shared.domain.audit_trail import verify_chain
+    from shared.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    try:
+        report = await verify_chain(runtime.sessions)
+    finally:
+        await runtime.aclose()
+    if report.broken_at is None:
+        return f"audit chain intact: {report.events} event(s)", True
+    row = report.broken_at
+    return (f"audit chain broken at event {row.id} (seq {row.seq}, {row.action}): "
+            f"{report.reason}; {report.events} event(s) before it are intact"), False
 
 
 async def _rotate_keys(settings: Settings) -> str:

@@ -15,6 +15,7 @@ from services.api.middleware import RequestGate
 from services.api.observe import Observe
 from services.api.routes import (
     acme_accounts,
+    audit_events,
     certificate_requests,
     certificates,
     dns_providers,
@@ -24,6 +25,7 @@ from services.api.routes import (
     notification_rules,
     notifications,
     responder,
+    tokens,
 )
 from services.api.schemas.common import NAMED_SCHEMAS
 from shared.config import Settings
@@ -43,6 +45,8 @@ OPENAPI_TAGS = [
     {"name": "health", "description": "Liveness and readiness"},
     {"name": "notification-rules", "description": "Who hears about what (admin)"},
     {"name": "notifications", "description": "Every notice sent or tried"},
+    {"name": "tokens", "description": "API tokens: roles, expiry, domain scope (admin)"},
+    {"name": "audit-events", "description": "The hash-chained audit trail (admin)"},
 ]
 
 
@@ -70,7 +74,7 @@ def create_app(resources: ResourcesFactory, *, serve_challenges: bool = True) ->
     for router in (acme_accounts.router, certificate_requests.router, certificates.router,
                    dns_providers.router, domain_mappings.router, health.liveness,
                    health.router, metrics.router, notification_rules.router,
-                   notifications.router):
+                   notifications.router, tokens.router, audit_events.router):
         app.include_router(router)
     if serve_challenges:
         app.include_router(responder.router)

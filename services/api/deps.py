@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -13,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Sessions
 from shared.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from shared.domain.scope import hide_unless_in_scope
 from shared.domain.tokens import Principal, TokenVerifier
 from shared.errors import Forbidden, Unauthenticated
+from shared.models import Certificate, CertificateRequest
 from shared.queue import JobQueue
 from shared.roles import Role
 from shared.runtime import Runtime
@@ -70,6 +73,7 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 PRINCIPAL_STATE = "principal"  # where the request gate leaves the caller in request.state
+REQUEST_ID_STATE = "request_id"  # and the request id (X-Request-ID)
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `certkeeper token create`")
 
@@ -79,20 +83,48 @@ async def get_principal(
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller the request gate authenticated (``_credentials`` only documents the
-    scheme in OpenAPI; the gate has checked the token before the body was read)."""
-    principal = getattr(request.state, PRINCIPAL_STATE, None)
-    if not isinstance(principal, Principal):
+    scheme in OpenAPI; the gate has checked the token before the body was read), with the
+    client's address and the request id, for the audit trail."""
+    principal = caller_of(request)
+    if principal is None:
         raise Unauthenticated("send Authorization: Bearer <token>")
     return principal
 
 
-def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        if not principal.role.allows(role):
-            raise Forbidden(f"this needs the {role} role; the token has {principal.role}")
+def caller_of(request: Request) -> Principal | None:
+    principal = getattr(request.state, PRINCIPAL_STATE, None)
+    if not isinstance(principal, Principal):
+        return None
+    return replace(
+        principal, client_address=request.client.host if request.client else None,
+        request_id=getattr(request.state, REQUEST_ID_STATE, None),
+    )
+
+
+class RoleCheck:
+    """The dependency that lets a route's caller in by role. It is also the route's
+    declared access: services.api.access reads ``role`` off the route's dependencies."""
+
+    def __init__(self, role: Role) -> None:
+        self.role = role
+
+    async def __call__(
+        self, principal: Annotated[Principal, Depends(get_principal)]
+    ) -> Principal:
+        if not principal.role.allows(self.role):
+            raise Forbidden(f"this needs the {self.role} role; the token has {principal.role}")
         return principal
 
-    return check
+
+def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    return RoleCheck(role)
+
+
+async def public_route() -> None:
+    """Declares a route open to anyone (no token): health checks and the HTTP-01 responder."""
+
+
+Public = Depends(public_route)
 
 
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
@@ -102,3 +134,34 @@ Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 Cursor = Annotated[str | None, Query(description="`next_cursor` from the previous page")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 DEFAULT_PAGE = DEFAULT_LIMIT
+
+
+async def certificate_in_scope(
+    certificate_id: UUID, session: SessionDep, caller: Annotated[Principal, Depends(get_principal)]
+) -> UUID:
+    """The path's certificate id, once a scoped caller is known to reach it: a certificate
+    with a name outside the caller's domains is a 404, decided before the body is read."""
+    if caller.scoped:
+        cert = await session.get(Certificate, certificate_id)
+        if cert is not None:
+            hide_unless_in_scope(cert.names, caller.domains, target_type="certificate",
+                                 target_id=certificate_id)
+    return certificate_id
+
+
+async def request_in_scope(
+    request_id: UUID, session: SessionDep, caller: Annotated[Principal, Depends(get_principal)]
+) -> UUID:
+    """As :func:`certificate_in_scope`, for a certificate request."""
+    if caller.scoped:
+        row = await session.get(CertificateRequest, request_id)
+        if row is not None:
+            hide_unless_in_scope(row.names, caller.domains, target_type="certificate_request",
+                                 target_id=request_id)
+    return request_id
+
+
+# Path ids of rows a token's domain scope may hide. Declare them after the role parameter:
+# the role is checked first (403), then the scope (404).
+CertificateInScope = Annotated[UUID, Depends(certificate_in_scope)]
+RequestInScope = Annotated[UUID, Depends(request_in_scope)]

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.api.access import audit_refusal, is_refusal
 from shared.db_errors import DATABASE_ERRORS, database_problem
 from shared.errors import PROBLEM_BASE, Problem
 
@@ -45,9 +46,11 @@ def render_problem(problem: Problem) -> JSONResponse:
     return problem_response(problem.to_dict(), headers)
 
 
-async def _on_problem(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, Problem):
         raise exc
+    if is_refusal(exc):
+        await audit_refusal(request, exc)
     return render_problem(exc)
 
 

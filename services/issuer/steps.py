@@ -148,7 +148,8 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
         fingerprint_sha256=facts.fingerprint_sha256, key_type=req.key_type,
         chain_pem=default_chain, alternate_chains_pem=alternates,
         status=CertificateStatus.ACTIVE, auto_renew=lineage.auto_renew, lineage=lineage,
-        private_key_sealed=b"",
+        private_key_sealed=b"", created_by_token_id=req.created_by_token_id,
+        created_by_name=req.created_by_name,
     )
     plan_new_certificate(cert, lineage, step.now)
     cert.private_key_sealed = step.keyring.seal(key_pem, cert.seal_context)

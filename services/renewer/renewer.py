@@ -29,10 +29,12 @@ from shared.acme_ari import RenewalWindow
 from shared.config import Settings
 from shared.db import Sessions
 from shared.db_errors import is_database_unavailable
+from shared.domain import audit
 from shared.domain.outbox import emit_renewal_failed
 from shared.domain.renewal_time import renewal_backoff
 from shared.domain.renewals import record_renewal_info, start_renewal, supersede
 from shared.domain.requests import ring
+from shared.domain.tokens import process_principal
 from shared.errors import AcmeError
 from shared.models import AcmeAccount, Certificate, CertificateRequest
 from shared.models.base import utcnow
@@ -69,6 +71,8 @@ class _NotAsked:
 
 NOT_ASKED = _NotAsked()
 Answer = RenewalWindow | None | AcmeError | _NotAsked
+
+RENEWER = process_principal("renewer")  # the actor of the renewals it starts
 
 
 @dataclass
@@ -167,7 +171,9 @@ async def decide(
             pass  # revoked, renewed or turned off since the claim: never renewed
         elif previous is None:
             if cert.renewal_at is not None and cert.renewal_at <= now:
-                started = start_renewal(session, cert, now)
+                started = start_renewal(session, cert, now, RENEWER)
+                audit.record(session, RENEWER, "certificate.renewal_requested", "certificate",
+                             cert.id, request_id=str(started.id))
                 cert.renewal_at = now + IN_FLIGHT_RECHECK
         elif not previous.status.is_final:
             manual = previous.status is RequestStatus.AWAITING_MANUAL_VALIDATION

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -15,6 +16,7 @@ from shared.choices import RevocationReason
 from shared.crypto import Keyring
 from shared.domain import audit, outbox
 from shared.domain.pagination import Page, paginate
+from shared.domain.scope import certificates_in_scope, hide_unless_in_scope
 from shared.domain.tokens import Principal
 from shared.errors import InvalidNames, NotFound
 from shared.models import AcmeAccount, Certificate, CertificateName, CertificateRequest
@@ -42,8 +44,9 @@ async def list_certificates(
     expires_before: datetime | None,
     cursor: str | None,
     limit: int,
+    domains: Sequence[str] = (),
 ) -> Page[Certificate]:
-    stmt = select(Certificate)
+    stmt = select(Certificate).where(certificates_in_scope(domains))
     if status is not None:
         stmt = stmt.where(Certificate.status == status)
     if domain is not None:
@@ -59,10 +62,15 @@ async def list_certificates(
     )
 
 
-async def get_certificate(session: AsyncSession, certificate_id: UUID) -> Certificate:
+async def get_certificate(
+    session: AsyncSession, certificate_id: UUID, domains: Sequence[str] = ()
+) -> Certificate:
+    """The certificate; 404 when it is missing or outside the ``domains`` scope."""
     cert = await session.get(Certificate, certificate_id)
     if cert is None:
         raise NotFound(f"no certificate {certificate_id}")
+    hide_unless_in_scope(cert.names, domains, target_type="certificate",
+                         target_id=certificate_id)
     return cert
 
 
@@ -79,7 +87,7 @@ async def export_private_key(
     session: AsyncSession, keyring: Keyring, certificate_id: UUID, actor: Principal
 ) -> bytes:
     """The private key in PEM. Every export is recorded in the audit trail."""
-    cert = await get_certificate(session, certificate_id)
+    cert = await get_certificate(session, certificate_id, actor.domains)
     key_pem = keyring.open(cert.private_key_sealed, cert.seal_context)
     audit.record(session, actor, "certificate.private_key_exported", "certificate", cert.id)
     await session.commit()
@@ -96,7 +104,7 @@ async def revoke_certificate(
     """Revoke at the CA, then mark the certificate ``revoked`` (never renewed again).
     ``key_compromise`` is signed with the certificate's own key, every other reason with
     the account key. Revoking a revoked certificate changes nothing."""
-    cert = await get_certificate(session, certificate_id)
+    cert = await get_certificate(session, certificate_id, actor.domains)
     if cert.status is CertificateStatus.REVOKED:
         return cert
     account = await session.get(AcmeAccount, cert.acme_account_id)
@@ -152,7 +160,7 @@ async def delete_certificate(
     replaced) are kept and their pointer cleared."""
     if revoke is not None:
         await revoke_certificate(session, runtime, certificate_id, revoke, actor)
-    cert = await get_certificate(session, certificate_id)
+    cert = await get_certificate(session, certificate_id, actor.domains)
     audit.record(
         session, actor, "certificate.deleted", "certificate", cert.id, serial=cert.serial,
         names=list(cert.names), fingerprint_sha256=cert.fingerprint_sha256,

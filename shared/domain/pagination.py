@@ -79,5 +79,5 @@ async def paginate(
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = encode_cursor(last.created_at, last.id)
+        next_cursor = encode_cursor(getattr(last, created_at.key), getattr(last, row_id.key))
     return Page(items=rows, next_cursor=next_cursor)

@@ -12,10 +12,12 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.acme_ari import RenewalWindow
-from shared.domain import outbox
+from shared.domain import audit, outbox
+from shared.domain.certificates import get_certificate
 from shared.domain.renewal_time import AriWindow, renewal_time
 from shared.domain.requests import WrittenHook, request_of, written
-from shared.errors import Conflict, NotFound
+from shared.domain.tokens import Principal
+from shared.errors import Conflict
 from shared.models import Certificate, CertificateRequest, Lineage
 from shared.models.notifications import EventType
 from shared.states import CertificateStatus
@@ -80,10 +82,12 @@ async def supersede(session: AsyncSession, old_id: UUID, new_id: UUID) -> bool:
     return new is not None
 
 
-def start_renewal(session: AsyncSession, cert: Certificate, now: datetime) -> CertificateRequest:
+def start_renewal(
+    session: AsyncSession, cert: Certificate, now: datetime, actor: Principal
+) -> CertificateRequest:
     """A new request in the certificate's lineage that replaces it (the caller commits and
     rings the issuer). The certificate remembers it, so it is not started twice."""
-    request = request_of(cert.lineage, replaces_certificate_id=cert.id)
+    request = request_of(cert.lineage, created_by=actor, replaces_certificate_id=cert.id)
     request.id = uuid4()
     request.next_run_at = now
     session.add(request)
@@ -93,30 +97,32 @@ def start_renewal(session: AsyncSession, cert: Certificate, now: datetime) -> Ce
 
 
 async def renew_now(
-    session: AsyncSession, certificate_id: UUID, now: datetime, *,
+    session: AsyncSession, certificate_id: UUID, now: datetime, actor: Principal, *,
     before_commit: WrittenHook | None = None,
 ) -> CertificateRequest:
     """``POST /v1/certificates/{id}/renew``: an active certificate gets a renewal request now,
     unless one is already in flight (409)."""
-    cert = await _certificate(session, certificate_id)
+    cert = await get_certificate(session, certificate_id, actor.domains)
     if cert.status is not CertificateStatus.ACTIVE:
         raise Conflict(f"the certificate is {cert.status}; only an active one is renewed")
     if cert.renewal_request_id is not None:
         pending = await session.get(CertificateRequest, cert.renewal_request_id)
         if pending is not None and not pending.status.is_final:
             raise Conflict(f"renewal request {pending.id} is already {pending.status}")
-    request = start_renewal(session, cert, now)
+    request = start_renewal(session, cert, now, actor)
+    audit.record(session, actor, "certificate.renewal_requested", "certificate", cert.id,
+                 request_id=str(request.id))
     await written(session, request, before_commit)
     await session.commit()
     return request
 
 
 async def change_renewal(
-    session: AsyncSession, certificate_id: UUID, now: datetime, *,
+    session: AsyncSession, certificate_id: UUID, now: datetime, actor: Principal, *,
     auto_renew: bool | None, renew_before_seconds: int | None, clear_renew_before: bool,
 ) -> Certificate:
     """``PATCH /v1/certificates/{id}``: change the lineage's wish and re-plan the renewal."""
-    cert = await _certificate(session, certificate_id)
+    cert = await get_certificate(session, certificate_id, actor.domains)
     lineage = cert.lineage
     if auto_renew is not None:
         lineage.auto_renew = cert.auto_renew = auto_renew
@@ -124,13 +130,9 @@ async def change_renewal(
         lineage.renew_before_seconds = renew_before_seconds
     if cert.status is CertificateStatus.ACTIVE and cert.renewal_request_id is None:
         plan_renewal(cert, lineage, now)
+    audit.record(session, actor, "certificate.updated", "certificate", cert.id,
+                 auto_renew=lineage.auto_renew, renew_before_seconds=lineage.renew_before_seconds)
     await session.commit()
     await session.refresh(cert)
     return cert
 
-
-async def _certificate(session: AsyncSession, certificate_id: UUID) -> Certificate:
-    cert = await session.get(Certificate, certificate_id)
-    if cert is None:
-        raise NotFound(f"no certificate {certificate_id}")
-    return cert

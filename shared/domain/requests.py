@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -16,8 +16,11 @@ from shared.choices import ChallengeType, KeyType, ValidationMode
 from shared.config import Settings
 from shared.crypto import EC_CURVES, RSA_SIZES
 from shared.dns.propagation import Propagation
+from shared.domain import audit
 from shared.domain.dns_routes import route_names
 from shared.domain.pagination import Page, paginate
+from shared.domain.scope import hide_unless_in_scope, requests_in_scope, require_names_in_scope
+from shared.domain.tokens import Principal
 from shared.errors import (
     AccountAmbiguous,
     Conflict,
@@ -27,7 +30,7 @@ from shared.errors import (
     Problem,
     ValidationProblem,
 )
-from shared.models import AcmeAccount, CertificateRequest, Lineage
+from shared.models import AcmeAccount, CertificateRequest, Lineage, RequestName
 from shared.models.base import utcnow
 from shared.names import normalize_names
 from shared.queue import JobQueue
@@ -160,19 +163,22 @@ async def create_request(
     queue: JobQueue,
     settings: Settings,
     spec: RequestSpec,
+    actor: Principal,
     *,
     acme: AcmeClients | None = None,
     before_commit: WrittenHook | None = None,
 ) -> CertificateRequest:
     """Check the spec, write the request and ring the issuer. ``acme`` is needed for a
     ``profile``: it is checked against the CA's directory before anything is written.
-    ``before_commit`` sees the written request in the transaction that commits it."""
+    ``before_commit`` sees the written request in the transaction that commits it. Names
+    outside the actor's domain scope are refused (403) before anything else."""
     names = normalize_names(
         spec.common_name, spec.subject_alternative_names,
         challenge_type=spec.challenge_type,
         allowed_private_suffixes=settings.allowed_private_suffixes,
         allow_mixed_scripts=settings.allow_mixed_script_names,
     )
+    require_names_in_scope(names, actor.domains)
     key_size, curve = key_spec(spec)
     await check_challenge(session, spec, names)
     account = await resolve_account(session, spec.acme_account_id)
@@ -190,8 +196,11 @@ async def create_request(
     )
     session.add(lineage)
     await session.flush()
-    request = request_of(lineage)
+    request = request_of(lineage, created_by=actor)
     session.add(request)
+    await session.flush()
+    audit.record(session, actor, "certificate_request.created", "certificate_request",
+                 request.id, names=names)
     await written(session, request, before_commit)
     await session.commit()
     await ring(queue, request)
@@ -212,10 +221,12 @@ async def written(
 
 
 def request_of(
-    lineage: Lineage, *, replaces_certificate_id: UUID | None = None
+    lineage: Lineage, *, created_by: Principal, replaces_certificate_id: UUID | None = None
 ) -> CertificateRequest:
     """A new attempt at what the lineage wants: the first, or a renewal."""
     return CertificateRequest(
+        created_by_token_id=created_by.token_id, created_by_name=created_by.name,
+        name_rows=[RequestName(name=name) for name in dict.fromkeys(lineage.names)],
         lineage_id=lineage.id, common_name=lineage.common_name, names=list(lineage.names),
         key_type=lineage.key_type, key_size=lineage.key_size, curve=lineage.curve,
         challenge_type=lineage.challenge_type, validation=lineage.validation,
@@ -227,17 +238,23 @@ def request_of(
     )
 
 
-async def get_request(session: AsyncSession, request_id: UUID) -> CertificateRequest:
+async def get_request(
+    session: AsyncSession, request_id: UUID, domains: Sequence[str] = ()
+) -> CertificateRequest:
+    """The request; 404 when it is missing or outside the ``domains`` scope."""
     request = await session.get(CertificateRequest, request_id)
     if request is None:
         raise NotFound(f"no certificate request {request_id}")
+    hide_unless_in_scope(request.names, domains, target_type="certificate_request",
+                         target_id=request_id)
     return request
 
 
 async def list_requests(
-    session: AsyncSession, *, status: RequestStatus | None, cursor: str | None, limit: int
+    session: AsyncSession, *, status: RequestStatus | None, cursor: str | None, limit: int,
+    domains: Sequence[str] = (),
 ) -> Page[CertificateRequest]:
-    stmt = select(CertificateRequest)
+    stmt = select(CertificateRequest).where(requests_in_scope(domains))
     if status is not None:
         stmt = stmt.where(CertificateRequest.status == status)
     return await paginate(
@@ -250,6 +267,7 @@ async def verify_request(
     session: AsyncSession,
     queue: JobQueue,
     request_id: UUID,
+    actor: Principal,
     *,
     dns: Propagation,
     check_dns: bool = True,
@@ -258,13 +276,14 @@ async def verify_request(
     records are looked up first (outside any transaction) with the same propagation check
     the automatic mode uses: a CA that finds no record fails the order for good. Of two
     racing calls exactly one wins; the other gets a 409."""
-    request = await get_request(session, request_id)
+    request = await get_request(session, request_id, actor.domains)
     await session.commit()  # no transaction across the DNS lookups
     _require_status(request, RequestStatus.AWAITING_MANUAL_VALIDATION)
     if check_dns and request.challenge_type is ChallengeType.DNS_01:
         await _check_txt_records(request, dns)
     await _move(
         session, request_id, [RequestStatus.AWAITING_MANUAL_VALIDATION],
+        (actor, "certificate_request.verified"),
         status=RequestStatus.VALIDATING, polls=0, next_run_at=utcnow(),
     )
     request = await _reread(session, request_id)
@@ -294,14 +313,16 @@ async def _check_txt_records(request: CertificateRequest, dns: Propagation) -> N
 
 
 async def cancel_request(
-    session: AsyncSession, queue: JobQueue, request_id: UUID
+    session: AsyncSession, queue: JobQueue, request_id: UUID, actor: Principal
 ) -> CertificateRequest:
     """Stop a request that is not final. The version bump fences out a job in flight, so an
     accepted cancel always wins: the job's write fails and nothing is issued. The lease of
     such a job is left to run out: the DNS cleanup this enqueues waits for it, so a record
     the job is presenting right now is removed too."""
+    await get_request(session, request_id, actor.domains)
     await _move(
         session, request_id, [s for s in RequestStatus if not s.is_final],
+        (actor, "certificate_request.cancelled"),
         status=RequestStatus.CANCELLED, finished_at=utcnow(), private_key_sealed=None,
     )
     request = await _reread(session, request_id)
@@ -316,18 +337,24 @@ def _require_status(request: CertificateRequest, wanted: RequestStatus) -> None:
 
 
 async def _move(
-    session: AsyncSession, request_id: UUID, allowed: list[RequestStatus], **values: object
+    session: AsyncSession, request_id: UUID, allowed: list[RequestStatus],
+    audited: tuple[Principal, str], **values: object,
 ) -> None:
     """One conditional UPDATE: apply ``values`` only while the status is in ``allowed``, and
-    bump the version. Raises NotFound or Conflict (with the status found) otherwise."""
+    bump the version; ``audited`` (actor, action) is recorded in the same transaction.
+    Raises NotFound or Conflict (with the status found) otherwise."""
     result = await session.execute(
         update(CertificateRequest)
         .where(CertificateRequest.id == request_id, CertificateRequest.status.in_(allowed))
         .values(version=CertificateRequest.version + 1, **values)
         .execution_options(synchronize_session=False)
     )
+    moved = getattr(result, "rowcount", 0) == 1
+    if moved:
+        actor, action = audited
+        audit.record(session, actor, action, "certificate_request", request_id)
     await session.commit()
-    if getattr(result, "rowcount", 0) != 1:
+    if not moved:
         current = await _reread(session, request_id)
         raise Conflict(f"request is {current.status}; this cannot be done now")
 

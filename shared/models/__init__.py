@@ -11,7 +11,7 @@ from shared.models.notifications import (
     NotificationEvent,
     NotificationRule,
 )
-from shared.models.requests import CertificateRequest, Challenge
+from shared.models.requests import CertificateRequest, Challenge, RequestName
 from shared.models.tokens import ApiToken, AuditEvent
 
 __all__ = [
@@ -30,4 +30,5 @@ __all__ = [
     "NotificationDelivery",
     "NotificationEvent",
     "NotificationRule",
+    "RequestName",
 ]

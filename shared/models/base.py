@@ -107,3 +107,11 @@ class SealedKeyMixin(IdMixin):
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CreatedByMixin:
+    """Who asked for the row: the API token (its id and name at the time) or a process
+    such as the renewer (no token id)."""
+
+    created_by_token_id: Mapped[UUID | None]
+    created_by_name: Mapped[str | None] = mapped_column(String(128))

@@ -10,12 +10,19 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.choices import KeyType
-from shared.models.base import Base, SealedBytes, SealedKeyMixin, TimestampMixin, str_enum
+from shared.models.base import (
+    Base,
+    CreatedByMixin,
+    SealedBytes,
+    SealedKeyMixin,
+    TimestampMixin,
+    str_enum,
+)
 from shared.models.lineages import Lineage
 from shared.states import CertificateStatus, RenewalSource
 
 
-class Certificate(SealedKeyMixin, TimestampMixin, Base):
+class Certificate(CreatedByMixin, SealedKeyMixin, TimestampMixin, Base):
     __tablename__ = "certificates"
     sealed_column = "private_key_sealed"
 

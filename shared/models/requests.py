@@ -11,12 +11,20 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.chains import PREFERRED_CHAIN_LENGTH
 from shared.choices import ChallengeType, KeyType, ValidationMode
-from shared.models.base import Base, IdMixin, SealedBytes, SealedKeyMixin, TimestampMixin, str_enum
+from shared.models.base import (
+    Base,
+    CreatedByMixin,
+    IdMixin,
+    SealedBytes,
+    SealedKeyMixin,
+    TimestampMixin,
+    str_enum,
+)
 from shared.models.dns import ABSOLUTE_NAME_LENGTH
 from shared.states import AuthzStatus, RequestStatus
 
 
-class CertificateRequest(SealedKeyMixin, TimestampMixin, Base):
+class CertificateRequest(CreatedByMixin, SealedKeyMixin, TimestampMixin, Base):
     __tablename__ = "certificate_requests"
     sealed_column = "private_key_sealed"
 
@@ -66,6 +74,10 @@ class CertificateRequest(SealedKeyMixin, TimestampMixin, Base):
         order_by="Challenge.position",
         lazy="selectin",
     )
+    # One row per name, so a token's domain scope filters lists in SQL on any database.
+    name_rows: Mapped[list[RequestName]] = relationship(
+        cascade="all, delete-orphan", lazy="raise", passive_deletes=True
+    )
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
@@ -107,3 +119,15 @@ class Challenge(IdMixin, Base):
     cleanup_error: Mapped[dict[str, Any] | None]
 
     request: Mapped[CertificateRequest] = relationship(back_populates="challenges")
+
+
+class RequestName(Base):
+    """One row per name of a certificate request (as ``certificate_names`` for certificates)."""
+
+    __tablename__ = "certificate_request_names"
+    __table_args__ = (Index("ix_certificate_request_names_name", "name"),)
+
+    request_id: Mapped[UUID] = mapped_column(
+        ForeignKey("certificate_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)

@@ -15,7 +15,7 @@ from shared.domain.requests import DnsRecordsMissing, verify_request
 from shared.states import RequestStatus
 from tests.fakes.acme import authz, order
 from tests.harness.bind import BindServer, Zone, bind_server
-from tests.integration.issuer_harness import MANUAL_DNS, Issuer, start_issuer
+from tests.integration.issuer_harness import MANUAL_DNS, TESTER, Issuer, start_issuer
 
 NAME = "app.example.test"
 TARGET = "_acme-challenge.app.delegated.test."
@@ -51,7 +51,8 @@ async def test_verify_follows_the_cname_and_asks_every_authoritative_server(
     authoritative = Propagation([stale.server], authoritative_port=stale.port)
     with pytest.raises(DnsRecordsMissing) as missing:
         async with issuer.ctx.sessions() as session:
-            await verify_request(session, issuer.ctx.queue, request_id, dns=authoritative)
+            await verify_request(session, issuer.ctx.queue, request_id, TESTER,
+                                 dns=authoritative)
     assert missing.value.extensions["missing"] == [
         {"name": challenge.txt_name, "value": challenge.txt_value}
     ]
@@ -62,5 +63,6 @@ async def test_verify_follows_the_cname_and_asks_every_authoritative_server(
     # the configured resolver (ns1) serves it behind the CNAME: the resolvers mode passes
     resolvers = Propagation([stale.server], mode="resolvers")
     async with issuer.ctx.sessions() as session:
-        verified = await verify_request(session, issuer.ctx.queue, request_id, dns=resolvers)
+        verified = await verify_request(session, issuer.ctx.queue, request_id, TESTER,
+                                        dns=resolvers)
     assert verified.status is RequestStatus.VALIDATING

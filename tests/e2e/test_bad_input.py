@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.db import row_counts
+from tests.e2e.db import query, row_counts
 from tests.e2e.stack import CERTKEEPER, Stack
 from tests.harness.ports import free_port
 
@@ -163,7 +163,13 @@ def test_tokens_and_roles(prod: Stack) -> None:
                    403, "forbidden")
     assert viewer.get("/v1/certificates").status_code == 200
     anonymous.close()
-    assert row_counts(prod) == before
+    after = row_counts(prod)
+    # Nothing changed but the audit trail: each refusal for permission is an event.
+    assert after.pop("audit_events") == before.pop("audit_events") + 2
+    assert after == before
+    denied = query(prod, "SELECT actor_name FROM audit_events WHERE outcome = 'denied' "
+                         "AND actor_name IN ('e2e-viewer', 'e2e-operator') ORDER BY seq")
+    assert denied == [["e2e-viewer"], ["e2e-operator"]]
 
 
 @pytest.mark.parametrize(

@@ -105,7 +105,7 @@ def test_private_key_export_is_audited_and_needs_operator(
 
 def _exports(stack: Stack, cert_id: str) -> list[str]:
     rows = query(stack, "SELECT actor_name FROM audit_events WHERE action = "
-                        f"'certificate.private_key_exported' AND resource_id = '{cert_id}' "
+                        f"'certificate.private_key_exported' AND target_id = '{cert_id}' "
                         "ORDER BY at")
     return [r[0] for r in rows]
 

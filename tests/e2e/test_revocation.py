@@ -127,7 +127,7 @@ def test_delete_destroys_the_key_and_keeps_a_tombstone(stack: Stack) -> None:
     request = client.get(f"/v1/certificate-requests/{old['request_id']}").json()
     assert request["certificate_id"] is None
     [[actor, details]] = query(stack, "SELECT actor_name, details FROM audit_events WHERE action "
-                                      f"= 'certificate.deleted' AND resource_id = '{old['id']}'")
+                                      f"= 'certificate.deleted' AND target_id = '{old['id']}'")
     assert actor == "e2e-admin"
     for field in (old["serial"], old["fingerprint_sha256"], "delete-old.example.test"):
         assert field in details
@@ -159,7 +159,7 @@ def test_delete_with_revoke_revokes_first(stack: Stack) -> None:
 
 def _audit(stack: Stack, action: str, target: str) -> int:
     rows = query(stack, f"SELECT count(*) FROM audit_events WHERE action = '{action}' "
-                        f"AND resource_id = '{target}'")
+                        f"AND target_id = '{target}'")
     return int(rows[0][0])
 
 

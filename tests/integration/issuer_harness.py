@@ -23,6 +23,7 @@ from shared.crypto import generate_private_key, new_key_spec
 from shared.db import create_engine, create_sessions
 from shared.domain.dns_routes import seal_credentials
 from shared.domain.requests import RequestSpec, cancel_request, create_request
+from shared.domain.tokens import Principal
 from shared.migrate import upgrade_async
 from shared.models import (
     AcmeAccount,
@@ -31,10 +32,13 @@ from shared.models import (
     DnsProviderAccount,
     DomainMapping,
 )
+from shared.roles import Role
 from shared.runtime import Runtime, build_runtime
 from shared.states import AccountStatus, RequestStatus
 from tests.fakes.acme import ScriptedAcme
 from tests.fakes.dns import FakeDns
+
+TESTER = Principal(token_id=None, name="test", role=Role.ADMIN)
 
 
 @dataclass
@@ -84,6 +88,7 @@ class Issuer:
                 session, self.ctx.queue, self.settings,
                 RequestSpec(common_name=names[0], subject_alternative_names=list(names[1:]),
                             **spec),
+                TESTER,
             )
         return created.id
 
@@ -165,7 +170,7 @@ async def _cancel(settings: Settings, request_id: UUID) -> None:
     engine = create_engine(settings)
     try:
         async with create_sessions(engine)() as session:
-            await cancel_request(session, RecordingQueue(), request_id)
+            await cancel_request(session, RecordingQueue(), request_id, TESTER)
     finally:
         await engine.dispose()
 

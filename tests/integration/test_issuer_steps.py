@@ -20,7 +20,7 @@ from shared.domain.requests import verify_request
 from shared.errors import AcmeError, AcmeUnavailable
 from shared.states import RequestStatus
 from tests.fakes.acme import authz, issuing_ca, order
-from tests.integration.issuer_harness import MANUAL, Issuer, start_issuer
+from tests.integration.issuer_harness import MANUAL, TESTER, Issuer, start_issuer
 
 PROBLEM = "urn:certkeeper:problem:"
 REFUSED = {"type": "urn:ietf:params:acme:error:connection", "detail": "connection refused"}
@@ -64,7 +64,8 @@ async def test_manual_validation_failure_is_final(issuer: Issuer) -> None:
     waiting = await issuer.run(request_id)
     assert waiting.status is RequestStatus.AWAITING_MANUAL_VALIDATION
     async with issuer.ctx.sessions() as session:
-        await verify_request(session, issuer.ctx.queue, request_id, dns=Propagation())
+        await verify_request(session, issuer.ctx.queue, request_id, TESTER,
+                                 dns=Propagation())
     invalid = authz("www.example.test", status="invalid", error=REFUSED)
     issuer.fake.always("answer", None)
     issuer.fake.always("fetch_order", order("invalid", [invalid], with_authorizations=False))

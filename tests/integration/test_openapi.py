@@ -55,6 +55,11 @@ EXPECTED_OPERATIONS = {
     ("delete", "/v1/notification-rules/{rule_id}"):
         ("deleteNotificationRule", "notification-rules"),
     ("get", "/v1/notifications"): ("listNotifications", "notifications"),
+    ("post", "/v1/tokens"): ("createToken", "tokens"),
+    ("get", "/v1/tokens"): ("listTokens", "tokens"),
+    ("get", "/v1/tokens/{token_id}"): ("getToken", "tokens"),
+    ("delete", "/v1/tokens/{token_id}"): ("revokeToken", "tokens"),
+    ("get", "/v1/audit-events"): ("listAuditEvents", "audit-events"),
     ("get", "/healthz"): ("getHealth", "health"),
     ("get", "/readyz"): ("getReadiness", "health"),
 }

@@ -27,7 +27,7 @@ from shared.errors import AcmeError
 from shared.models import Certificate, CertificateRequest
 from shared.states import CertificateStatus, RenewalSource, RequestStatus
 from tests.fakes.acme import authz, issuing_ca, order
-from tests.integration.issuer_harness import Issuer, start_issuer
+from tests.integration.issuer_harness import TESTER, Issuer, start_issuer
 
 NAME = "www.example.test"
 
@@ -168,7 +168,7 @@ async def test_override_replans_and_wins(issuer: Issuer) -> None:
     cert = await issued(issuer)
     async with issuer.ctx.sessions() as session:
         changed = await change_renewal(
-            session, cert.id, issuer.clock.now, auto_renew=None,
+            session, cert.id, issuer.clock.now, TESTER, auto_renew=None,
             renew_before_seconds=3600, clear_renew_before=True,
         )
     assert changed.renewal_source is RenewalSource.OVERRIDE

@@ -111,8 +111,10 @@ def test_acme_rate_limited_is_a_429() -> None:
 
 
 def test_every_problem_slug_is_unique() -> None:
+    """A subclass that sets no slug of its own answers exactly as its parent on purpose
+    (OutOfScope is a 404 indistinguishable from a missing row); every other slug is unique."""
     import_everything()
-    classes = [Problem, *all_subclasses(Problem)]
+    classes = [Problem, *(c for c in all_subclasses(Problem) if "slug" in vars(c))]
 
     slugs = [cls.slug for cls in classes]
 

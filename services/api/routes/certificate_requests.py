@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from uuid import UUID
-
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
@@ -10,6 +8,7 @@ from services.api.deps import (
     Cursor,
     Limit,
     Operator,
+    RequestInScope,
     ResourcesDep,
     SessionDep,
     Viewer,
@@ -43,12 +42,13 @@ async def create_certificate_request(
 ) -> CertificateRequestPublic | JSONResponse:
     """Ask for a certificate. Everything is validated before anything is stored; the issuer
     then works the request: poll it until ``issued``, ``failed`` or
-    ``awaiting_manual_validation``."""
+    ``awaiting_manual_validation``. A scoped token may ask only for names in its scope
+    (403 `names-out-of-scope`)."""
     spec = RequestSpec(**body.model_dump())
 
     async def create(hook: WrittenHook | None) -> CertificateRequest:
         return await requests.create_request(
-            session, resources.queue, resources.runtime.settings, spec,
+            session, resources.queue, resources.runtime.settings, spec, actor,
             acme=resources.runtime.acme, before_commit=hook,
         )
 
@@ -65,20 +65,26 @@ async def create_certificate_request(
 @router.get("", operation_id="listCertificateRequests", responses=problems())
 async def list_certificate_requests(
     session: SessionDep,
-    _viewer: Viewer,
+    viewer: Viewer,
     status: RequestStatus | None = Query(None),  # noqa: B008
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
 ) -> CertificateRequestPage:
-    page = await requests.list_requests(session, status=status, cursor=cursor, limit=limit)
+    """Newest first; a scoped token sees only requests whose every name is in its scope."""
+    page = await requests.list_requests(session, status=status, cursor=cursor, limit=limit,
+                                        domains=viewer.domains)
     return page_of(CertificateRequestPage, page)
 
 
 @router.get("/{request_id}", operation_id="getCertificateRequest", responses=problems(404))
 async def get_certificate_request(
-    request_id: UUID, session: SessionDep, _viewer: Viewer
+    viewer: Viewer,
+    session: SessionDep,
+    request_id: RequestInScope,
 ) -> CertificateRequestPublic:
-    return CertificateRequestPublic.model_validate(await requests.get_request(session, request_id))
+    return CertificateRequestPublic.model_validate(
+        await requests.get_request(session, request_id, viewer.domains)
+    )
 
 
 @router.post(
@@ -86,10 +92,10 @@ async def get_certificate_request(
     status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409),
 )
 async def verify_certificate_request(
-    request_id: UUID,
+    actor: Operator,
     session: SessionDep,
     resources: ResourcesDep,
-    _op: Operator,
+    request_id: RequestInScope,
     skip_dns_check: bool = Query(
         False, description="Ask the CA without first looking the TXT records up, e.g. when "
         "Certkeeper's resolvers cannot see the public zone"
@@ -98,7 +104,7 @@ async def verify_certificate_request(
     """Manual validation: the records are in place; ask the CA to check them now. DNS-01
     records are looked up first (409 `dns-records-missing` if one is not visible yet)."""
     verified = await requests.verify_request(
-        session, resources.queue, request_id,
+        session, resources.queue, request_id, actor,
         dns=Propagation.from_settings(resources.runtime.settings), check_dns=not skip_dns_check,
     )
     return CertificateRequestPublic.model_validate(verified)
@@ -108,9 +114,12 @@ async def verify_certificate_request(
     "/{request_id}/cancel", operation_id="cancelCertificateRequest", responses=problems(404, 409)
 )
 async def cancel_certificate_request(
-    request_id: UUID, session: SessionDep, resources: ResourcesDep, _op: Operator
+    actor: Operator,
+    session: SessionDep,
+    resources: ResourcesDep,
+    request_id: RequestInScope,
 ) -> CertificateRequestPublic:
     """Stop the request; TXT records written for it are removed by a queued job."""
     return CertificateRequestPublic.model_validate(
-        await requests.cancel_request(session, resources.queue, request_id)
+        await requests.cancel_request(session, resources.queue, request_id, actor)
     )

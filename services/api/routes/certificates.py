@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from uuid import UUID
-
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from services.api.deps import (
     DEFAULT_PAGE,
+    CertificateInScope,
     Cursor,
     Limit,
     Operator,
@@ -39,7 +38,7 @@ PEM_KEY = "application/x-pem-file"
 @router.get("", operation_id="listCertificates", responses=problems())
 async def list_certificates(
     session: SessionDep,
-    _viewer: Viewer,
+    viewer: Viewer,
     status: CertificateStatus | None = Query(None),  # noqa: B008
     domain: str | None = Query(None, description="Certificates that contain this exact name"),
     expires_before: UtcDatetime | None = Query(  # noqa: B008
@@ -48,19 +47,23 @@ async def list_certificates(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
 ) -> CertificatePage:
+    """Newest first; a scoped token sees only certificates whose every name is in its
+    scope."""
     page = await certificates.list_certificates(
         session, status=status, domain=domain, expires_before=expires_before,
-        cursor=cursor, limit=limit,
+        cursor=cursor, limit=limit, domains=viewer.domains,
     )
     return page_of(CertificatePage, page)
 
 
 @router.get("/{certificate_id}", operation_id="getCertificate", responses=problems(404))
 async def get_certificate(
-    certificate_id: UUID, session: SessionDep, _viewer: Viewer
+    viewer: Viewer,
+    session: SessionDep,
+    certificate_id: CertificateInScope,
 ) -> CertificatePublic:
     return CertificatePublic.model_validate(
-        await certificates.get_certificate(session, certificate_id)
+        await certificates.get_certificate(session, certificate_id, viewer.domains)
     )
 
 
@@ -71,15 +74,15 @@ async def get_certificate(
                **problems(404)},
 )
 async def get_certificate_pem(
-    certificate_id: UUID,
+    viewer: Viewer,
     session: SessionDep,
-    _viewer: Viewer,
+    certificate_id: CertificateInScope,
     alternate: int | None = Query(
         None, ge=1, description="Return the CA's N-th alternate chain instead (1-based)"
     ),
 ) -> Response:
     """The certificate followed by its chain, as the CA issued it."""
-    cert = await certificates.get_certificate(session, certificate_id)
+    cert = await certificates.get_certificate(session, certificate_id, viewer.domains)
     return Response(certificates.chain_pem(cert, alternate), media_type=PEM_CHAIN)
 
 
@@ -91,7 +94,10 @@ async def get_certificate_pem(
                **problems(404)},
 )
 async def get_certificate_private_key(
-    certificate_id: UUID, session: SessionDep, resources: ResourcesDep, actor: Operator
+    actor: Operator,
+    session: SessionDep,
+    resources: ResourcesDep,
+    certificate_id: CertificateInScope,
 ) -> Response:
     """The private key (operator or admin). Every export is written to the audit trail."""
     key_pem = await certificates.export_private_key(
@@ -104,12 +110,15 @@ async def get_certificate_private_key(
     "/{certificate_id}", operation_id="updateCertificate", responses=problems(400, 404)
 )
 async def update_certificate(
-    certificate_id: UUID, body: CertificateUpdate, session: SessionDep, _op: Operator
+    actor: Operator,
+    body: CertificateUpdate,
+    session: SessionDep,
+    certificate_id: CertificateInScope,
 ) -> CertificatePublic:
     """Change ``auto_renew`` or ``renew_before_seconds`` (kept in the certificate's lineage,
     so its renewals inherit them); the renewal time is planned again."""
     cert = await renewals.change_renewal(
-        session, certificate_id, utcnow(),
+        session, certificate_id, utcnow(), actor,
         auto_renew=body.auto_renew, renew_before_seconds=body.renew_before_seconds,
         clear_renew_before="renew_before_seconds" in body.model_fields_set,
     )
@@ -121,11 +130,11 @@ async def update_certificate(
     responses=problems(400, 404, 422, 429, 502),
 )
 async def revoke_certificate(
-    certificate_id: UUID,
+    actor: Operator,
     body: RevocationCreate,
     session: SessionDep,
     resources: ResourcesDep,
-    actor: Operator,
+    certificate_id: CertificateInScope,
 ) -> CertificatePublic:
     """Revoke at the CA; the certificate becomes ``revoked`` and is never renewed again.
     Revoking it again changes nothing."""
@@ -141,17 +150,18 @@ async def revoke_certificate(
     responses=problems(404, 409),
 )
 async def renew_certificate(
-    certificate_id: UUID,
+    actor: Operator,
     session: SessionDep,
     resources: ResourcesDep,
-    actor: Operator,
+    certificate_id: CertificateInScope,
     idempotency_key: IdempotencyKey = None,
 ) -> CertificateRequestPublic | JSONResponse:
     """Renew now: a new request in the certificate's lineage, replacing it once issued.
     409 when the certificate is not active or a renewal is already in flight."""
 
     async def renew(hook: WrittenHook | None) -> CertificateRequest:
-        request = await renewals.renew_now(session, certificate_id, utcnow(), before_commit=hook)
+        request = await renewals.renew_now(session, certificate_id, utcnow(), actor,
+                                           before_commit=hook)
         await ring(resources.queue, request)
         return request
 
@@ -170,10 +180,10 @@ async def renew_certificate(
     response_class=Response, responses=problems(404, 422, 429, 502),
 )
 async def delete_certificate(
-    certificate_id: UUID,
+    actor: Operator,
     session: SessionDep,
     resources: ResourcesDep,
-    actor: Operator,
+    certificate_id: CertificateInScope,
     revoke: bool = Query(False, description="Revoke at the CA first"),
     reason: RevocationReason = Query(  # noqa: B008
         RevocationReason.CESSATION_OF_OPERATION, description="With revoke=true"

@@ -7,14 +7,14 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from services.api.deps import ResourcesDep
+from services.api.deps import Public, ResourcesDep
 from services.api.problems import problem_response
 from services.api.schemas.common import problems
 from shared.db_errors import RETRY_AFTER_SECONDS
 from shared.errors import PROBLEM_BASE
 
-router = APIRouter(tags=["health"])
-liveness = APIRouter(tags=["health"])  # also on the public responder's listener
+router = APIRouter(tags=["health"], dependencies=[Public])
+liveness = APIRouter(tags=["health"], dependencies=[Public])  # also on the public responder
 logger = logging.getLogger(__name__)
 
 READY_TIMEOUT_SECONDS = 3.0

@@ -16,13 +16,13 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
-from services.api.deps import ChallengeSourceDep
+from services.api.deps import ChallengeSourceDep, Public
 from shared.choices import ChallengeType
 from shared.errors import NotFound
 from shared.models import CertificateRequest, Challenge
 from shared.states import RequestStatus
 
-router = APIRouter(tags=["acme-challenge"])
+router = APIRouter(tags=["acme-challenge"], dependencies=[Public])
 
 _ANSWERING = [RequestStatus.PROCESSING, RequestStatus.VALIDATING,
               RequestStatus.AWAITING_MANUAL_VALIDATION]

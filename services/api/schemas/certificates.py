@@ -47,6 +47,10 @@ class CertificatePublic(ApiModel):
     revocation_reason: RevocationReason | None = None
     alternate_chains: int = Field(description="How many alternate chains the CA offered")
     created_at: datetime
+    created_by_token_id: UUID | None = Field(
+        None, description="The token whose request made it (null: made by a process)"
+    )
+    created_by_name: str | None = Field(None, description="That token's (or process's) name")
 
 
 class CertificateUpdate(ApiModel):

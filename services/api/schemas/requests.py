@@ -89,6 +89,10 @@ class CertificateRequestPublic(ApiModel):
     acme_account_id: UUID
     auto_renew: bool
     lineage_id: UUID
+    created_by_token_id: UUID | None = Field(
+        None, description="The token that asked for it (null: the renewer did)"
+    )
+    created_by_name: str | None = Field(None, description="That token's (or process's) name")
     replaces_certificate_id: UUID | None = Field(
         description="For a renewal: the certificate it replaces"
     )

@@ -1,7 +1,7 @@
 """the pending key of an ACME account key rollover; answers kept for Idempotency-Key
 
 Revision ID: 0009
-Revises: 0010
+Revises: 0008
 Create Date: 2026-11-29 22:50:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0010"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
