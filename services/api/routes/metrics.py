@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
-from services.api.deps import ResourcesDep
+from services.api.deps import Public, ResourcesDep
 from shared.db_errors import DATABASE_ERRORS
 from shared.metrics_state import StateCollector, StateSnapshot, read_state
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[Public])  # scraped without a token
 logger = logging.getLogger(__name__)
 
 STATE_TIMEOUT_SECONDS = 5.0
