@@ -59,18 +59,21 @@ async def serve_listeners(settings: Settings, listeners: list[Listener]) -> None
     loop = asyncio.get_running_loop()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 
-    def stop_all() -> None:
+    def on_signal() -> None:
+        """The first signal stops gracefully; a second one does not wait for connections."""
         for server in servers:
+            server.force_exit = server.should_exit
             server.should_exit = True
 
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop_all)
+        loop.add_signal_handler(sig, on_signal)
     tasks = [asyncio.create_task(server.serve(), name=f"http-{listener.name}")
              for server, listener in zip(servers, listeners, strict=True)]
     try:
         for done in asyncio.as_completed(tasks):
             await done
-            stop_all()  # one ended (stopped, or failed to bind): end the others too
+            for server in servers:  # one ended (stopped, or failed to bind): end the others
+                server.should_exit = True
     finally:
         for sig, handler in previous.items():
             loop.remove_signal_handler(sig)

@@ -54,6 +54,17 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class ArqJobLines(logging.Filter):
+    """Drops arq's per-job INFO lines (``"%6.2fs → job(...)"``, ``"... ← ... ●"``, retries,
+    aborts) and its periodic health records; warnings and errors always pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        template = str(record.msg)
+        return not template.startswith(("%6.2fs", "recording health"))
+
+
 def configure_logging(level: str, *, log_sql: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(TextFormatter() if sys.stderr.isatty() else JsonFormatter())
@@ -64,8 +75,10 @@ def configure_logging(level: str, *, log_sql: bool = False) -> None:
     logging.getLogger("acme").setLevel(max(logging.INFO, logging.getLevelName(level)))
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    # arq logs every job start and end at INFO: our jobs log what they did instead.
-    logging.getLogger("arq").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+    # arq logs every job start and end at INFO: our jobs log what they did instead. Its
+    # start-up and shutdown lines stay.
+    arq_worker = logging.getLogger("arq.worker")
+    arq_worker.filters[:] = [] if level == "DEBUG" else [ArqJobLines()]
     # SQL is logged only when asked for on its own (the engines hide parameters even then):
     # a root logger at DEBUG would otherwise switch SQLAlchemy's statement log on, and
     # aiosqlite logs every call with its arguments (token hashes, sealed keys) at DEBUG.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from shared.logs import JsonFormatter, TextFormatter, request_id_var
+from shared.logs import ArqJobLines, JsonFormatter, TextFormatter, request_id_var
 
 
 def _record(**extra: object) -> logging.LogRecord:
@@ -35,3 +35,15 @@ def test_text_lines_read_as_time_level_event_fields() -> None:
     line = TextFormatter().format(_record(request_id="r1"))
     assert " INFO    request.created request_id=r1" in line
     assert "\n" not in line
+
+
+def test_arq_per_job_lines_are_dropped_and_its_start_kept() -> None:
+    keep = ArqJobLines()
+
+    def arq(level: int, msg: str) -> logging.LogRecord:
+        return logging.LogRecord("arq.worker", level, __file__, 1, msg, None, None)
+
+    assert not keep.filter(arq(logging.INFO, "%6.2fs → %s(%s)%s"))
+    assert not keep.filter(arq(logging.INFO, "%6.2fs ← %s ● %s"))
+    assert keep.filter(arq(logging.INFO, "Starting worker for %d functions: %s"))
+    assert keep.filter(arq(logging.ERROR, "%6.2fs ! %s failed"))
