@@ -42,16 +42,16 @@ system-packages:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml agent/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "pip install -e '.[dev]' into $(VENV) (log: $(VENV)/pip-install.log)"
-	@$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]' \
+	@$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]' -e ./agent \
 		>$(VENV)/pip-install.log 2>&1 || { tail -n 40 $(VENV)/pip-install.log; exit 1; }
 	@touch $@
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy --strict shared services
+	$(BIN)/mypy --strict shared services agent/certkeeper_agent
 
 test: install lint
 	$(PYTEST) $(TESTS)

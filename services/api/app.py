@@ -13,8 +13,11 @@ from services.api.deps import AppResources
 from services.api.middleware import RequestGate
 from services.api.routes import (
     acme_accounts,
+    agent_api,
+    agents,
     certificate_requests,
     certificates,
+    deployment_targets,
     dns_providers,
     domain_mappings,
     health,
@@ -34,6 +37,10 @@ OPENAPI_TAGS = [
     {"name": "certificates", "description": "The certificate repository"},
     {"name": "dns-providers", "description": "DNS providers for automatic dns-01 (admin)"},
     {"name": "domain-mappings", "description": "Which DNS provider serves which domain (admin)"},
+    {"name": "agents", "description": "Agents on end servers (admin)"},
+    {"name": "agent", "description": "What agents call, with their own credential"},
+    {"name": "deployment-targets",
+     "description": "Where certificates are deployed (admin, operator)"},
     {"name": "health", "description": "Liveness and readiness"},
 ]
 
@@ -43,7 +50,10 @@ def create_app(resources: ResourcesFactory) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with resources() as opened:
             app.state.resources = opened
-            yield
+            try:
+                yield
+            finally:
+                await opened.agent_waiters.aclose()
 
     app = FastAPI(
         title="Certkeeper",
@@ -57,7 +67,8 @@ def create_app(resources: ResourcesFactory) -> FastAPI:
     app.add_middleware(RequestGate)
     for router in (acme_accounts.router, certificate_requests.router, certificates.router,
                    dns_providers.router, domain_mappings.router, health.router,
-                   responder.router):
+                   responder.router, agents.router, agent_api.router,
+                   deployment_targets.router):
         app.include_router(router)
     _register_problem_schema(app)
     return app

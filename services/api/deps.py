@@ -11,6 +11,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.agent_waiters import AgentWaiters
 from shared.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.domain.tokens import Principal, TokenVerifier
 from shared.errors import Forbidden, Unauthenticated
@@ -31,6 +32,7 @@ class AppResources:
     responder_slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(RESPONDER_LOOKUPS)
     )
+    agent_waiters: AgentWaiters = field(default_factory=AgentWaiters)
 
 
 def get_resources(request: Request) -> AppResources:
@@ -50,12 +52,12 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 PRINCIPAL_STATE = "principal"  # where the request gate leaves the caller in request.state
 
-_bearer = HTTPBearer(auto_error=False, description="A token from `certkeeper token create`")
+bearer = HTTPBearer(auto_error=False, description="A token from `certkeeper token create`")
 
 
 async def get_principal(
     request: Request,
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """The caller the request gate authenticated (``_credentials`` only documents the
     scheme in OpenAPI; the gate has checked the token before the body was read)."""

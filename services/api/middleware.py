@@ -21,6 +21,9 @@ from shared.errors import Problem, Unauthenticated
 
 MAX_BODY_BYTES = 256 * 1024
 GUARDED_PREFIX = "/v1/"
+# Agents carry their own bearer (enrollment token, then agent credential), checked by the
+# agent routes' dependency, not an API token.
+AGENT_PREFIX = "/v1/agent/"
 
 
 class PayloadTooLarge(Problem):
@@ -39,7 +42,8 @@ class RequestGate:
             await self.app(scope, receive, send)
             return
         try:
-            if str(scope["path"]).startswith(GUARDED_PREFIX):
+            path = str(scope["path"])
+            if path.startswith(GUARDED_PREFIX) and not path.startswith(AGENT_PREFIX):
                 principal = await _authenticate(scope)
                 scope.setdefault("state", {})[PRINCIPAL_STATE] = principal
             receive = await self._read_body(scope, receive)

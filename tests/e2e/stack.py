@@ -225,13 +225,15 @@ def embedded_stack(
     pebble_config: Mapping[str, Any] | None = None,
     redis: bool = False,
     settings: Mapping[str, str] | None = None,
+    http01_port: int | None = None,
 ) -> Iterator[Stack]:
     """All-in-one on SQLite; with ``faults``, the CA is reached through a FaultProxy; with
-    ``redis``, its queue is a throwaway Redis; ``settings`` are extra CERTKEEPER_* variables."""
+    ``redis``, its queue is a throwaway Redis; ``settings`` are extra CERTKEEPER_* variables;
+    ``http01_port``: where Pebble validates HTTP-01 (default: the api's own responder)."""
     port = free_port()
     with (
         temp_dir("ck-embedded-") as logs,
-        acme_servers(port, pebble_env, pebble_config) as (dns, peb),
+        acme_servers(http01_port or port, pebble_env, pebble_config) as (dns, peb),
         contextlib.ExitStack() as extra,
     ):
         proxy = extra.enter_context(fault_proxy(peb)) if faults else None

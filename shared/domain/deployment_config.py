@@ -1,0 +1,60 @@
+"""The settings of each deployment target kind, checked before anything is written."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from shared.errors import ValidationProblem
+from shared.states import DeploymentKind
+
+_ENDPOINT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):[0-9]{1,5}")
+
+Path = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+Endpoint = Annotated[str, StringConstraints(pattern=_ENDPOINT.pattern, max_length=262)]
+
+
+class InvalidTarget(ValidationProblem):
+    slug = "invalid-deployment-target"
+    title = "The deployment target is not valid"
+
+
+class AgentTargetConfig(BaseModel):
+    """Files on an end server, written by its agent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: UUID
+    fullchain_path: Path
+    key_path: Path
+    cert_path: Path | None = None
+    chain_path: Path | None = None
+    file_owner: str | None = Field(None, max_length=64, description="user[:group] (POSIX)")
+    reload_command: list[Annotated[str, StringConstraints(max_length=4096)]] | None = Field(
+        None, min_length=1, max_length=64, description="argv, run without a shell"
+    )
+    reload_timeout_seconds: float = Field(60.0, gt=0, le=3600)
+    confirm_endpoints: list[Endpoint] = Field(default_factory=list, max_length=32)
+    confirm_grace_seconds: float = Field(30.0, ge=0, le=3600)
+
+
+CONFIG_MODELS: dict[DeploymentKind, type[BaseModel]] = {
+    DeploymentKind.AGENT: AgentTargetConfig,
+}
+
+
+def checked_config(kind: DeploymentKind, config: dict[str, Any]) -> dict[str, Any]:
+    """The config as the kind's model accepts it, or ``invalid-deployment-target``."""
+    model = CONFIG_MODELS.get(kind)
+    if model is None:
+        raise InvalidTarget(f"deployment targets of kind {kind} are not supported yet")
+    try:
+        parsed = model.model_validate(config)
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                           for e in exc.errors(include_input=False))
+        raise InvalidTarget(f"{kind}: {fields}") from None
+    return parsed.model_dump(mode="json", exclude_none=True)
