@@ -68,8 +68,15 @@ def install(files: Sequence[FileSpec], state_dir: Path, owner: str | None = None
             rename: Rename = os.replace) -> None:
     """Replace every file in ``files`` as one change (see the module's docstring)."""
     ids = _owner_ids(owner)
-    pairs = [(str(_write_temp(spec, ids)), str(spec.path)) for spec in files]
-    write_atomically(state_dir / JOURNAL, json.dumps(pairs).encode(), 0o600)
+    pairs: list[tuple[str, str]] = []
+    try:
+        for spec in files:
+            pairs.append((str(_write_temp(spec, ids)), str(spec.path)))
+        write_atomically(state_dir / JOURNAL, json.dumps(pairs).encode(), 0o600)
+    except BaseException:
+        for temp, _final in pairs:
+            Path(temp).unlink(missing_ok=True)
+        raise
     _finish(pairs, state_dir, rename)
 
 
