@@ -164,3 +164,28 @@ def test_a_revoked_agent_credential_is_refused(rig: AgentRig) -> None:
         "Authorization": f"Bearer {stack.admin_token}"}).status_code == 401
     assert httpx.get(f"{stack.base_url}/v1/certificates", headers={
         "Authorization": f"Bearer {rig.credential}"}).status_code == 401
+
+
+def test_a_renewal_is_deployed_and_confirmed_again(rig: AgentRig) -> None:
+    """A target naming a certificate follows its lineage: the renewal goes out too."""
+    stack = rig.stack
+    with tls_server(rig.logs / "renew", "renew.web.example.test",
+                    rig.logs / "tls-renew.log") as tls:
+        first = _issue(stack, "renew.web.example.test")
+        response = stack.client().post("/v1/deployment-targets", json={
+            "name": "renewed files", "kind": "agent", "certificate_id": first["id"],
+            "config": {"agent_id": rig.agent_id, "fullchain_path": str(tls.cert_path),
+                       "key_path": str(tls.key_path), "confirm_endpoints": [tls.endpoint],
+                       "reload_command": ["kill", "-HUP", str(tls.pid)]},
+        })
+        assert response.status_code == 201, response.text
+        target = response.json()
+        assert _deployment(stack, target["id"], first["id"], {"confirmed"})["served_serial"]
+        renewal = stack.client().post(f"/v1/certificates/{first['id']}/renew")
+        assert renewal.status_code == 202, renewal.text
+        done = stack.wait_final(renewal.json()["id"])
+        assert done["status"] == "issued", done
+        second = stack.client().get(f"/v1/certificates/{done['certificate_id']}").json()
+        confirmed = _deployment(stack, target["id"], second["id"], {"confirmed"})
+        assert confirmed["served_serial"] == second["serial"].lstrip("0").lower()
+        assert confirmed["served_serial"] != first["serial"].lstrip("0").lower()
