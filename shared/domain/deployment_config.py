@@ -41,8 +41,24 @@ class AgentTargetConfig(BaseModel):
     confirm_grace_seconds: float = Field(30.0, ge=0, le=3600)
 
 
+K8S_NAME = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+
+
+class KubernetesSecretConfig(BaseModel):
+    """A ``kubernetes.io/tls`` Secret, written by server-side apply. Without ``kubeconfig``
+    the issuer uses its in-cluster service account."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    namespace: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+    secret_name: Annotated[str, StringConstraints(pattern=K8S_NAME)]
+    kubeconfig: Path | None = Field(None, description="A kubeconfig file on the issuer's host")
+    context: Annotated[str, StringConstraints(max_length=253)] | None = None
+
+
 CONFIG_MODELS: dict[DeploymentKind, type[BaseModel]] = {
     DeploymentKind.AGENT: AgentTargetConfig,
+    DeploymentKind.KUBERNETES_SECRET: KubernetesSecretConfig,
 }
 
 
