@@ -5,6 +5,7 @@ server (the end server) loading the files the agent writes and reloading on SIGH
 from __future__ import annotations
 
 import stat
+import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -18,7 +19,7 @@ from tests.e2e.conftest import with_account
 from tests.e2e.stack import Stack, embedded_stack
 from tests.harness.agent import TlsServer, enroll, running_agent, tls_server
 from tests.harness.ports import HOST, free_port
-from tests.harness.process import temp_dir
+from tests.harness.process import child_env, start, stop, tcp_open, temp_dir, wait_until
 
 
 class AgentRig:
@@ -189,3 +190,37 @@ def test_a_renewal_is_deployed_and_confirmed_again(rig: AgentRig) -> None:
         confirmed = _deployment(stack, target["id"], second["id"], {"confirmed"})
         assert confirmed["served_serial"] == second["serial"].lstrip("0").lower()
         assert confirmed["served_serial"] != first["serial"].lstrip("0").lower()
+
+
+def test_webroot_mode_behind_a_separate_static_file_server() -> None:
+    """The agent writes the key authorization under a webroot; a plain static file server
+    (the site's own web server) serves it to Pebble; the file is removed after issuance."""
+    web_port = free_port()
+    with (
+        temp_dir("ck-webroot-") as work,
+        embedded_stack(http01_port=web_port) as stack,
+    ):
+        with_account(stack)
+        webroot = work / "webroot"
+        webroot.mkdir()
+        static = start([sys.executable, "-m", "http.server", str(web_port), "--bind", HOST,
+                        "--directory", str(webroot)], log_path=work / "static.log",
+                       env=child_env())
+        try:
+            wait_until(lambda: tcp_open(HOST, web_port), 10, "static server",
+                       work / "static.log", proc=static)
+            agent = stack.client().post("/v1/agents", json={"name": "static-1"}).json()
+            enrolled = enroll(stack.base_url, agent["enrollment_token"], work / "state")
+            assert enrolled.returncode == 0, enrolled.stderr
+            mapped = stack.client().post("/v1/domain-mappings", json={
+                "domain": "static.example.test", "agent_id": agent["id"]})
+            assert mapped.status_code == 201, mapped.text
+            with running_agent(work / "state", work / "agent.log", "--webroot", str(webroot)):
+                _issue(stack, "static.example.test")
+                challenges = webroot / ".well-known" / "acme-challenge"
+                wait_until(lambda: not any(challenges.iterdir()), 10, "token cleanup",
+                           work / "agent.log")
+            served = (work / "static.log").read_text()
+            assert "GET /.well-known/acme-challenge/" in served and '" 200 ' in served
+        finally:
+            stop(static)
