@@ -16,10 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.domain import audit
+from shared.domain.deployments import fail_deployment
 from shared.domain.pagination import Page, paginate
 from shared.domain.tokens import Principal
 from shared.errors import Conflict, NotFound, Unauthenticated
-from shared.models import Agent, AgentTask
+from shared.models import Agent, AgentTask, Deployment
 from shared.states import AgentTaskStatus
 
 TARGET = "agent"
@@ -125,14 +126,16 @@ async def revoke_agent(
     if agent.revoked_at is None:
         agent.revoked_at = now
         agent.enrollment_token_hash = None
-        await session.execute(
-            update(AgentTask)
-            .where(AgentTask.agent_id == agent_id,
-                   AgentTask.status.in_([AgentTaskStatus.PENDING, AgentTaskStatus.CLAIMED]))
-            .values(status=AgentTaskStatus.FAILED, finished_at=now,
-                    result={"ok": False, "detail": "the agent was revoked"})
-            .execution_options(synchronize_session=False)
-        )
+        open_tasks = await session.scalars(select(AgentTask).where(
+            AgentTask.agent_id == agent_id,
+            AgentTask.status.in_([AgentTaskStatus.PENDING, AgentTaskStatus.CLAIMED])))
+        for task in open_tasks:
+            task.status, task.finished_at = AgentTaskStatus.FAILED, now
+            task.result = {"ok": False, "detail": "the agent was revoked"}
+            deployment = (await session.get(Deployment, task.deployment_id)
+                          if task.deployment_id else None)
+            if deployment is not None:
+                fail_deployment(session, deployment, "the target's agent was revoked")
         audit.record(session, actor, "agent.revoked", TARGET, agent_id, name=agent.name)
     await session.commit()
 

@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.crypto import Keyring, split_pem_chain
 from shared.domain import audit
 from shared.domain.agent_tasks import new_task
-from shared.domain.deployment_outcomes import covers, deploy_verdict, retry_delay
+from shared.domain.deployment_outcomes import FAILED_EVENT, covers, deploy_verdict, retry_delay
 from shared.domain.tokens import Principal
-from shared.models import AgentTask, Certificate, Deployment, DeploymentTarget
+from shared.models import Agent, AgentTask, Certificate, Deployment, DeploymentTarget
 from shared.roles import Role
 from shared.states import AgentTaskKind, DeploymentKind, DeploymentStatus
 
@@ -64,19 +64,35 @@ async def deploy_certificate(session: AsyncSession, target: DeploymentTarget,
     deployment = Deployment(id=uuid4(), target_id=target.id, certificate_id=cert.id,
                             status=DeploymentStatus.PENDING, attempts=0)
     session.add(deployment)
-    _deliver(session, target, cert, deployment, now)
+    await _deliver(session, target, cert, deployment, now)
     return deployment
 
 
-def _deliver(session: AsyncSession, target: DeploymentTarget, cert: Certificate,
-             deployment: Deployment, now: datetime, not_before: datetime | None = None) -> None:
-    if target.kind is DeploymentKind.AGENT and target.agent_id is not None:
+def fail_deployment(session: AsyncSession, deployment: Deployment, detail: str) -> None:
+    """Give up on a deployment that cannot be delivered (its agent was revoked)."""
+    deployment.status = DeploymentStatus.FAILED
+    deployment.error = {"detail": detail}
+    deployment.next_run_at = None
+    record_event(session, deployment, FAILED_EVENT, attempts=deployment.attempts,
+                 error=deployment.error)
+
+
+async def _deliver(session: AsyncSession, target: DeploymentTarget, cert: Certificate,
+                   deployment: Deployment, now: datetime, not_before: datetime | None = None
+                   ) -> None:
+    """Due now (or at ``not_before``): an agent target gets its deploy task here; other
+    kinds are delivered by the issuer's deployer when ``next_run_at`` comes."""
+    deployment.next_run_at = not_before or now
+    if target.kind is DeploymentKind.AGENT:
+        agent = await session.get(Agent, target.agent_id) if target.agent_id else None
+        if agent is None or agent.revoked_at is not None:
+            fail_deployment(session, deployment, "the target's agent is revoked or gone")
+            return
         config = {k: v for k, v in target.config.items() if k != "agent_id"}
         payload = {"certificate_id": str(cert.id), "serial": cert.serial,
                    "sni": cert.names[0] if cert.names else cert.common_name, **config}
-        session.add(new_task(target.agent_id, AgentTaskKind.DEPLOY, payload,
+        session.add(new_task(agent.id, AgentTaskKind.DEPLOY, payload,
                              deployment_id=deployment.id, not_before=not_before))
-    deployment.next_run_at = not_before or now
 
 
 async def apply_deploy_result(session: AsyncSession, task: AgentTask, now: datetime) -> None:
@@ -110,7 +126,7 @@ async def _retry_later(session: AsyncSession, deployment: Deployment, now: datet
     cert = await session.get(Certificate, deployment.certificate_id)
     if delay is None or target is None or cert is None:
         return
-    _deliver(session, target, cert, deployment, now, now + timedelta(seconds=delay))
+    await _deliver(session, target, cert, deployment, now, now + timedelta(seconds=delay))
 
 
 def deploy_material(keyring: Keyring, cert: Certificate) -> dict[str, str]:

@@ -224,3 +224,50 @@ def test_webroot_mode_behind_a_separate_static_file_server() -> None:
             assert "GET /.well-known/acme-challenge/" in served and '" 200 ' in served
         finally:
             stop(static)
+
+
+def test_bad_input_is_a_problem_and_writes_nothing(rig: AgentRig) -> None:
+    client = rig.stack.client()
+    before = client.get("/v1/deployment-targets").json()["items"]
+    problem = "urn:certkeeper:problem:"
+    cases: list[tuple[str, str, dict[str, Any], int, str]] = [
+        ("post", "/v1/deployment-targets", {"name": "x", "kind": "agent", "domains": ["a.test"],
+                                            "config": {"agent_id": rig.agent_id}},
+         422, "invalid-deployment-target"),
+        ("post", "/v1/deployment-targets", {"name": "x", "kind": "webhook",
+                                            "domains": ["a.test"], "config": {}},
+         422, "invalid-deployment-target"),
+        ("post", "/v1/deployment-targets", {
+            "name": "x", "kind": "agent", "domains": ["a.test"],
+            "certificate_id": "00000000-0000-4000-8000-000000000000",
+            "config": {"agent_id": rig.agent_id, "fullchain_path": "/f", "key_path": "/k"}},
+         422, "invalid-deployment-target"),
+        ("post", "/v1/deployment-targets", {
+            "name": "x", "kind": "agent", "domains": ["a.test"],
+            "config": {"agent_id": "00000000-0000-4000-8000-000000000000",
+                       "fullchain_path": "/f", "key_path": "/k"}}, 404, "not-found"),
+        ("post", "/v1/deployment-targets", {
+            "name": "x", "kind": "agent", "domains": ["a.test"],
+            "config": {"agent_id": rig.agent_id, "fullchain_path": "/f", "key_path": "/k",
+                       "confirm_endpoints": ["no port"]}}, 422, "invalid-deployment-target"),
+        ("post", "/v1/domain-mappings", {"domain": "nothing.example.test"},
+         422, "invalid-domain-mapping"),
+        ("post", "/v1/domain-mappings", {"domain": "x.example.test",
+                                         "agent_id": "00000000-0000-4000-8000-000000000000"},
+         404, "not-found"),
+        ("post", "/v1/agents", {"name": "web-1"}, 409, "conflict"),
+    ]
+    for method, path, body, code, slug in cases:
+        response = client.request(method, path, json=body)
+        assert response.status_code == code, (body, response.text)
+        assert response.json()["type"] == problem + slug, response.text
+    assert client.get("/v1/deployment-targets").json()["items"] == before
+    headers = {"Authorization": f"Bearer {rig.credential}"}
+    unknown = httpx.post(
+        f"{rig.stack.base_url}/v1/agent/tasks/00000000-0000-4000-8000-000000000000/result",
+        json={"ok": True}, headers=headers)
+    assert unknown.status_code == 404, unknown.text
+    garbage = httpx.post(f"{rig.stack.base_url}/v1/agent/enroll",
+                         headers={"Authorization": "Bearer cke_not-a-token"})
+    assert garbage.status_code == 401
+    assert garbage.json()["type"] == problem + "enrollment-refused"
