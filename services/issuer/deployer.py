@@ -1,5 +1,5 @@
 """The deployer: delivers due deployments to the targets the issuer reaches itself
-(``kubernetes-secret``), in its own loop beside the sweeper, safe with many issuers.
+(``kubernetes-secret``, ``webhook``), in its own loop beside the sweeper, safe with many issuers.
 
 Each round claims due deployments (pending, or failed with a retry due) by a conditional
 update that pushes ``next_run_at`` ahead by :data:`CLAIM_SECONDS` (a lease: a deployer
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select, update
@@ -20,7 +22,8 @@ from sqlalchemy import select, update
 from services.issuer.context import IssuerContext
 from services.issuer.delivery import DeliveryFailed, Material
 from services.issuer.kube_secret import apply_secret
-from shared.domain.deployment_config import KubernetesSecretConfig
+from services.issuer.webhook_delivery import post_webhook
+from shared.domain.deployment_config import KubernetesSecretConfig, WebhookConfig
 from shared.domain.deployment_outcomes import FAILED_EVENT, retry_delay
 from shared.domain.deployments import deploy_material, record_event
 from shared.models import Certificate, Deployment, DeploymentTarget
@@ -30,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 120
 BATCH = 20
-SELF_DELIVERED = [DeploymentKind.KUBERNETES_SECRET]
+SELF_DELIVERED = [DeploymentKind.KUBERNETES_SECRET, DeploymentKind.WEBHOOK]
 
 
 async def _claim(ctx: IssuerContext, now: datetime) -> list[UUID]:
@@ -56,8 +59,19 @@ async def _claim(ctx: IssuerContext, now: datetime) -> list[UUID]:
     return claimed
 
 
-async def _load(ctx: IssuerContext, deployment_id: UUID
-                ) -> tuple[DeploymentTarget, Material] | None:
+@dataclass(frozen=True)
+class Delivery:
+    """Everything one delivery needs, read before any network call."""
+
+    kind: DeploymentKind
+    config: dict[str, Any]
+    material: Material
+    secret: str | None
+    event: str  # certificate.issued or certificate.renewed
+    message_id: str  # the same for every attempt of one deployment
+
+
+async def _load(ctx: IssuerContext, deployment_id: UUID) -> Delivery | None:
     async with ctx.sessions() as session:
         deployment = await session.get(Deployment, deployment_id)
         if deployment is None:
@@ -67,15 +81,24 @@ async def _load(ctx: IssuerContext, deployment_id: UUID
         if target is None or cert is None:
             return None
         files = deploy_material(ctx.keyring, cert)
+        secret = (ctx.keyring.open(target.secret_sealed, target.seal_context).decode()
+                  if target.secret_sealed is not None else None)
         await session.commit()
-    return target, Material(str(cert.id), cert.serial, list(cert.names), **files)
+    event = "certificate.renewed" if cert.replaces_id else "certificate.issued"
+    material = Material(str(cert.id), cert.serial, list(cert.names), **files)
+    return Delivery(target.kind, dict(target.config), material, secret, event,
+                    f"msg_{deployment_id.hex}")
 
 
-async def _deliver(target: DeploymentTarget, material: Material) -> None:
-    if target.kind is DeploymentKind.KUBERNETES_SECRET:
-        await apply_secret(KubernetesSecretConfig.model_validate(target.config), material)
-        return
-    raise DeliveryFailed(f"the issuer does not deliver to {target.kind} targets")
+async def _deliver(delivery: Delivery, now: datetime) -> None:
+    if delivery.kind is DeploymentKind.KUBERNETES_SECRET:
+        config = KubernetesSecretConfig.model_validate(delivery.config)
+        await apply_secret(config, delivery.material)
+    elif delivery.kind is DeploymentKind.WEBHOOK and delivery.secret is not None:
+        await post_webhook(WebhookConfig.model_validate(delivery.config), delivery.secret,
+                           delivery.material, delivery.event, delivery.message_id, now)
+    else:
+        raise DeliveryFailed(f"the issuer does not deliver to {delivery.kind} targets")
 
 
 async def _record(ctx: IssuerContext, deployment_id: UUID, failure: DeliveryFailed | None
@@ -107,7 +130,7 @@ async def deliver_due(ctx: IssuerContext) -> int:
             continue
         failure: DeliveryFailed | None = None
         try:
-            await _deliver(*loaded)
+            await _deliver(loaded, ctx.clock())
         except DeliveryFailed as exc:
             failure = exc
         await _record(ctx, deployment_id, failure)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Annotated, Any
 from uuid import UUID
@@ -56,10 +58,46 @@ class KubernetesSecretConfig(BaseModel):
     context: Annotated[str, StringConstraints(max_length=253)] | None = None
 
 
+class WebhookConfig(BaseModel):
+    """A POST of the certificate (Standard Webhooks signature with the target's ``secret``);
+    the private key only when ``include_private_key`` says so."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)]
+    include_private_key: bool = False
+
+
 CONFIG_MODELS: dict[DeploymentKind, type[BaseModel]] = {
     DeploymentKind.AGENT: AgentTargetConfig,
     DeploymentKind.KUBERNETES_SECRET: KubernetesSecretConfig,
+    DeploymentKind.WEBHOOK: WebhookConfig,
 }
+SECRET_KINDS = frozenset({DeploymentKind.WEBHOOK})  # kinds that need a write-only secret
+
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks secret format
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret (``whsec_`` + base64 of 24 to 64 bytes)."""
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not secret.startswith(SECRET_PREFIX) or not 24 <= len(key) <= 64:
+        raise InvalidTarget("secret: a Standard Webhooks secret, whsec_ followed by the "
+                            "base64 of 24 to 64 random bytes")
+    return key
+
+
+def check_secret(kind: DeploymentKind, secret: str | None) -> None:
+    if kind in SECRET_KINDS and secret is None:
+        raise InvalidTarget(f"a {kind} target needs a secret")
+    if kind not in SECRET_KINDS and secret is not None:
+        raise InvalidTarget(f"a {kind} target takes no secret")
+    if secret is not None:
+        signing_key(secret)
 
 
 def checked_config(kind: DeploymentKind, config: dict[str, Any]) -> dict[str, Any]:

@@ -15,9 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
+from shared.crypto import Keyring
 from shared.domain import audit
 from shared.domain.agents import usable_agent
-from shared.domain.deployment_config import InvalidTarget, checked_config
+from shared.domain.deployment_config import InvalidTarget, check_secret, checked_config
 from shared.domain.deployment_outcomes import covers
 from shared.domain.deployments import deploy_certificate
 from shared.domain.domain_mappings import normalize_domain
@@ -37,6 +38,7 @@ class TargetSpec:
     config: dict[str, Any]
     certificate_id: UUID | None
     domains: list[str]
+    secret: str | None = None
 
 
 async def _agent_of(session: AsyncSession, kind: DeploymentKind, config: dict[str, Any]
@@ -61,10 +63,17 @@ async def _resolve(session: AsyncSession, settings: Settings, spec: TargetSpec
     return config, cert.lineage_id if cert else None, domains, cert
 
 
+def _seal(keyring: Keyring, target: DeploymentTarget, secret: str | None) -> None:
+    target.secret_sealed = (None if secret is None
+                            else keyring.seal(secret.encode(), target.seal_context))
+
+
 async def create_target(
-    session: AsyncSession, settings: Settings, spec: TargetSpec, actor: Principal, now: datetime
+    session: AsyncSession, keyring: Keyring, settings: Settings, spec: TargetSpec,
+    actor: Principal, now: datetime,
 ) -> DeploymentTarget:
     config, lineage_id, domains, _cert = await _resolve(session, settings, spec)
+    check_secret(spec.kind, spec.secret)
     if await session.scalar(select(DeploymentTarget.id).where(
             DeploymentTarget.name == spec.name)) is not None:
         raise Conflict(f"a deployment target named {spec.name!r} exists already")
@@ -73,6 +82,7 @@ async def create_target(
         certificate_id=spec.certificate_id, lineage_id=lineage_id, domains=domains,
         agent_id=await _agent_of(session, spec.kind, config),
     )
+    _seal(keyring, target, spec.secret)
     session.add(target)
     audit.record(session, actor, "deployment_target.created", TARGET, target.id,
                  name=spec.name, kind=str(spec.kind))
@@ -125,11 +135,15 @@ async def deployments_of(session: AsyncSession, target_ids: list[UUID]
 
 
 async def update_target(
-    session: AsyncSession, settings: Settings, target_id: UUID, changes: dict[str, Any],
+    session: AsyncSession, keyring: Keyring, target_id: UUID, changes: dict[str, Any],
     actor: Principal,
 ) -> DeploymentTarget:
-    """Change the name or the config (the kind and what it covers stay: make a new target)."""
+    """Change the name, the config or the secret (the kind and what it covers stay: make a
+    new target for those)."""
     target = await get_target(session, target_id)
+    if "secret" in changes:
+        check_secret(target.kind, changes["secret"])
+        _seal(keyring, target, changes["secret"])
     if "config" in changes:
         target.config = checked_config(target.kind, changes["config"])
         target.agent_id = await _agent_of(session, target.kind, target.config)

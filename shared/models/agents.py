@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, IdMixin, TimestampMixin, str_enum
+from shared.models.base import Base, IdMixin, SealedKeyMixin, TimestampMixin, str_enum
 from shared.states import AgentTaskKind, AgentTaskStatus, DeploymentKind, DeploymentStatus
 
 AGENT_NAME_LENGTH = 128
@@ -52,11 +52,14 @@ class AgentTask(IdMixin, TimestampMixin, Base):
     finished_at: Mapped[datetime | None]
 
 
-class DeploymentTarget(IdMixin, TimestampMixin, Base):
+class DeploymentTarget(SealedKeyMixin, TimestampMixin, Base):
     """Where certificates go: a certificate's lineage (it follows renewals), or every
-    certificate whose names all lie under ``domains``."""
+    certificate whose names all lie under ``domains``. ``secret_sealed``: a webhook's
+    signing secret."""
 
     __tablename__ = "deployment_targets"
+    seal_label = "deployment_targets.secret"
+    sealed_column = "secret_sealed"
 
     name: Mapped[str] = mapped_column(String(TARGET_NAME_LENGTH), unique=True)
     kind: Mapped[DeploymentKind] = mapped_column(str_enum(DeploymentKind))
@@ -65,6 +68,11 @@ class DeploymentTarget(IdMixin, TimestampMixin, Base):
     lineage_id: Mapped[UUID | None] = mapped_column(ForeignKey("lineages.id"), index=True)
     domains: Mapped[list[str]]
     agent_id: Mapped[UUID | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    @property
+    def secret_set(self) -> list[str]:
+        return ["secret"] if self.secret_sealed is not None else []
 
 
 class Deployment(IdMixin, TimestampMixin, Base):

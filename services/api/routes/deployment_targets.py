@@ -30,7 +30,7 @@ async def _shown(session: AsyncSession, rows: list[DeploymentTarget]
     return [
         DeploymentTargetPublic(
             id=row.id, name=row.name, kind=row.kind, config=row.config,
-            certificate_id=row.certificate_id, domains=row.domains,
+            certificate_id=row.certificate_id, domains=row.domains, secret_set=row.secret_set,
             deployments=[DeploymentPublic.model_validate(d) for d in deployments[row.id]],
             created_at=row.created_at, updated_at=row.updated_at,
         )
@@ -44,10 +44,14 @@ async def create_target(
     body: DeploymentTargetCreate, session: SessionDep, resources: ResourcesDep, actor: Operator
 ) -> DeploymentTargetPublic:
     """Creating a target deploys the active certificates it covers at once."""
-    spec = targets.TargetSpec(name=body.name, kind=body.kind, config=body.config,
-                              certificate_id=body.certificate_id, domains=body.domains)
-    target = await targets.create_target(session, resources.runtime.settings, spec, actor,
-                                         utcnow())
+    spec = targets.TargetSpec(
+        name=body.name, kind=body.kind, config=body.config, certificate_id=body.certificate_id,
+        domains=body.domains,
+        secret=body.secret.get_secret_value() if body.secret is not None else None,
+    )
+    runtime = resources.runtime
+    target = await targets.create_target(session, runtime.keyring, runtime.settings, spec,
+                                         actor, utcnow())
     return (await _shown(session, [target]))[0]
 
 
@@ -72,11 +76,14 @@ async def update_target(
     target_id: UUID, body: DeploymentTargetUpdate, session: SessionDep,
     resources: ResourcesDep, actor: Operator,
 ) -> DeploymentTargetPublic:
-    """``name`` and ``config`` change; the kind and what the target covers do not."""
+    """``name``, ``config`` and ``secret`` change; the kind and what the target covers do
+    not."""
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     if any(value is None for value in changes.values()):
-        raise InvalidTarget("name and config cannot be cleared")
-    target = await targets.update_target(session, resources.runtime.settings, target_id,
+        raise InvalidTarget("name, config and secret cannot be cleared")
+    if "secret" in changes:
+        changes["secret"] = changes["secret"].get_secret_value()
+    target = await targets.update_target(session, resources.runtime.keyring, target_id,
                                          changes, actor)
     return (await _shown(session, [target]))[0]
 

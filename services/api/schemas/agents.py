@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from services.api.schemas.common import ApiModel
 from shared.models.agents import AGENT_NAME_LENGTH, TARGET_NAME_LENGTH
@@ -17,6 +17,8 @@ Name = Annotated[str, Field(min_length=1, max_length=AGENT_NAME_LENGTH,
 TargetName = Annotated[str, Field(min_length=1, max_length=TARGET_NAME_LENGTH,
                                   pattern=r"^[^\x00-\x1f\x7f]+$")]
 Short = Annotated[str, Field(max_length=4096)]
+Secret = Annotated[SecretStr, Field(min_length=1, max_length=1024,
+                                    description="webhook only: whsec_…; write-only")]
 
 
 class AgentCreate(ApiModel):
@@ -83,11 +85,13 @@ class DeploymentTargetCreate(ApiModel):
     domains: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
         default_factory=list, max_length=100,
         description="Every certificate whose names all lie under these domains")
+    secret: Secret | None = None
 
 
 class DeploymentTargetUpdate(ApiModel):
     name: TargetName | None = None
     config: dict[str, Any] | None = None
+    secret: Secret | None = None
 
 
 class DeploymentPublic(ApiModel):
@@ -110,6 +114,7 @@ class DeploymentTargetPublic(ApiModel):
     config: dict[str, Any]
     certificate_id: UUID | None
     domains: list[str]
+    secret_set: list[str] = Field(description="Secret fields holding a value")
     deployments: list[DeploymentPublic]
     created_at: datetime
     updated_at: datetime

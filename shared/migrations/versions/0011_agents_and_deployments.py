@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.Column("lineage_id", sa.Uuid(), nullable=True),
         sa.Column("domains", sa.JSON(), nullable=False),
         sa.Column("agent_id", sa.Uuid(), nullable=True),
+        sa.Column("secret_sealed", sa.LargeBinary(), nullable=True),
         *_stamps(),
         sa.ForeignKeyConstraint(
             ["agent_id"], ["agents.id"], name=op.f("fk_deployment_targets_agent_id_agents")
