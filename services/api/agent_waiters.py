@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from uuid import UUID
 
@@ -22,15 +22,26 @@ logger = logging.getLogger(__name__)
 
 CHECK_SECONDS = 0.5
 
+# Which of these agents have work now: one call per check for every waiting agent.
+BusyFinder = Callable[[Sessions, Collection[UUID], datetime], Awaitable[set[UUID]]]
+
+
+async def busy_agents(sessions: Sessions, agent_ids: Collection[UUID], now: datetime
+                      ) -> set[UUID]:
+    async with sessions() as session:
+        return await agents_with_work(session, agent_ids, now)
+
 
 class AgentWaiters:
     def __init__(
-        self, *, check_seconds: float = CHECK_SECONDS, clock: Callable[[], datetime] = utcnow
+        self, *, check_seconds: float = CHECK_SECONDS, clock: Callable[[], datetime] = utcnow,
+        find_busy: BusyFinder = busy_agents,
     ) -> None:
         self._events: dict[UUID, asyncio.Event] = {}
         self._counts: dict[UUID, int] = {}
         self._check_seconds = check_seconds
         self._clock = clock
+        self._find_busy = find_busy
         self._loop: asyncio.Task[None] | None = None
 
     @property
@@ -66,8 +77,7 @@ class AgentWaiters:
     async def _check_loop(self, sessions: Sessions) -> None:
         while self._events:
             try:
-                async with sessions() as session:
-                    busy = await agents_with_work(session, self.waiting, self._clock())
+                busy = await self._find_busy(sessions, self.waiting, self._clock())
             except Exception as exc:  # the database is down: polls time out and retry
                 logger.warning("agents.check_failed", extra={"error": type(exc).__name__})
                 busy = set()

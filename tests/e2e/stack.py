@@ -179,15 +179,16 @@ def production_stack(
     *,
     faults: bool = False,
     pebble_config: Mapping[str, Any] | None = None,
+    http01_port: int | None = None,
 ) -> Iterator[Stack]:
     """Postgres + Redis + api + issuer + renewer; with ``faults``, the CA is reached through a
-    FaultProxy."""
+    FaultProxy; ``http01_port``: where Pebble validates HTTP-01 (default: the api)."""
     port = free_port()
     with (
         temp_dir("ck-prod-") as logs,
         postgres_server() as pg,
         redis_server() as rd,
-        acme_servers(port, pebble_env, pebble_config) as (dns, peb),
+        acme_servers(http01_port or port, pebble_env, pebble_config) as (dns, peb),
         contextlib.ExitStack() as extra,
     ):
         proxy = extra.enter_context(fault_proxy(peb)) if faults else None

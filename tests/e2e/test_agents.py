@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import with_account
-from tests.e2e.stack import Stack, embedded_stack
+from tests.e2e.stack import Stack, embedded_stack, production_stack
 from tests.harness.agent import TlsServer, enroll, running_agent, tls_server
 from tests.harness.ports import HOST, free_port
 from tests.harness.process import child_env, start, stop, tcp_open, temp_dir, wait_until
@@ -29,12 +29,15 @@ class AgentRig:
         self.state, self.logs = state, logs
 
 
-@pytest.fixture(scope="module")
-def rig() -> Iterator[AgentRig]:
+@pytest.fixture(scope="module", params=["embedded", "production"])
+def rig(request: pytest.FixtureRequest) -> Iterator[AgentRig]:
+    """All-in-one on SQLite, or api + issuer + renewer on Postgres and Redis (the agent's
+    tasks then cross processes through the database)."""
     agent_port = free_port()
+    topology = embedded_stack if request.param == "embedded" else production_stack
     with (
         temp_dir("ck-agent-") as work,
-        embedded_stack(http01_port=agent_port) as stack,
+        topology(http01_port=agent_port) as stack,
     ):
         with_account(stack)
         client = stack.client()
