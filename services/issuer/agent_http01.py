@@ -67,12 +67,18 @@ def _pending(challenges: Sequence[Challenge]) -> list[Challenge]:
 async def prepare_agent_http01(step: Step) -> float | None:
     """``None`` when every challenge can be validated now; else seconds to wait."""
     rows = _pending(step.request.challenges)
+    if not rows:
+        return None
     agents = await agents_for(step.session, [row.identifier for row in rows])
     waiting = False
     for row in rows:
         agent = agents.get(row.identifier)
         if agent is not None and not await _served(step, row, agent.id):
             waiting = True
+    # End the transaction these reads opened (writing any new task) before the CA is
+    # called: none may stay open across network I/O, and on SQLite an open read would
+    # hold off every writer, a cancel included. Fenced if the request moved on.
+    await step.commit()
     if not waiting:
         return None
     step.request.polls += 1
