@@ -21,7 +21,6 @@ from sqlalchemy import select, update
 
 from services.issuer.context import IssuerContext
 from services.issuer.delivery import DeliveryFailed, Material
-from services.issuer.kube_secret import apply_secret
 from services.issuer.webhook_delivery import post_webhook
 from shared.domain.deployment_config import KubernetesSecretConfig, WebhookConfig
 from shared.domain.deployment_outcomes import FAILED_EVENT, retry_delay
@@ -92,6 +91,10 @@ async def _load(ctx: IssuerContext, deployment_id: UUID) -> Delivery | None:
 
 async def _deliver(delivery: Delivery, now: datetime) -> None:
     if delivery.kind is DeploymentKind.KUBERNETES_SECRET:
+        # The generated Kubernetes client takes a second of CPU to import: only processes
+        # that deliver to Kubernetes pay for it.
+        from services.issuer.kube_secret import apply_secret
+
         config = KubernetesSecretConfig.model_validate(delivery.config)
         await apply_secret(config, delivery.material)
     elif delivery.kind is DeploymentKind.WEBHOOK and delivery.secret is not None:

@@ -20,7 +20,7 @@ AGENT = str(Path(sys.executable).parent / "certkeeper-agent")
 def enroll(server: str, token: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [AGENT, "enroll", "--server", server, "--token", token, "--state-dir", str(state_dir)],
-        capture_output=True, text=True, timeout=30, check=False, env=child_env(),
+        capture_output=True, text=True, timeout=60, check=False, env=child_env(),
     )
 
 
@@ -31,7 +31,7 @@ def running_agent(state_dir: Path, log_path: Path, *mode: str
     proc = start([AGENT, "run", "--state-dir", str(state_dir), *mode], log_path=log_path,
                  env=child_env())
     try:
-        wait_until(lambda: "polling" in log_path.read_text(), 10, "certkeeper-agent",
+        wait_until(lambda: "polling" in log_path.read_text(), 30, "certkeeper-agent",
                    log_path, proc=proc)
         yield proc
     finally:
