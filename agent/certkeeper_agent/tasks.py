@@ -17,6 +17,7 @@ logger = logging.getLogger("certkeeper_agent")
 
 PUBLIC_MODE = 0o644
 KEY_MODE = 0o600
+MAX_DETAIL_CHARS = 1000  # the API takes at most 4096
 Report = dict[str, Any]
 
 
@@ -38,7 +39,7 @@ class TaskRunner:
             if kind == "deploy":
                 return await self.deploy(payload)
         except (KeyError, ValueError, OSError) as exc:
-            return {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+            return {"ok": False, "detail": f"{type(exc).__name__}: {exc}"[:MAX_DETAIL_CHARS]}
         return {"ok": False, "detail": f"this agent does not know tasks of kind {kind!r}"}
 
     async def deploy(self, payload: dict[str, Any]) -> Report:

@@ -19,7 +19,7 @@ from shared.domain import audit
 from shared.domain.deployments import fail_deployment
 from shared.domain.pagination import Page, paginate
 from shared.domain.tokens import Principal
-from shared.errors import Conflict, NotFound, Unauthenticated
+from shared.errors import Conflict, NotFound, Unauthenticated, ValidationProblem
 from shared.models import Agent, AgentTask, Deployment
 from shared.states import AgentTaskStatus
 
@@ -37,6 +37,13 @@ SEEN_RESOLUTION = timedelta(seconds=30)
 class AgentUnauthenticated(Unauthenticated):
     slug = "agent-unauthenticated"
     title = "A valid agent credential is required"
+
+
+class AgentNotFound(ValidationProblem):
+    """A mapping or a target names an agent that does not exist or is revoked."""
+
+    slug = "agent-not-found"
+    title = "The agent does not exist or is revoked"
 
 
 class EnrollmentRefused(Unauthenticated):
@@ -144,5 +151,5 @@ async def usable_agent(session: AsyncSession, agent_id: UUID) -> Agent:
     """An agent a mapping or target may name: it exists and is not revoked."""
     agent = await session.get(Agent, agent_id)
     if agent is None or agent.revoked_at is not None:
-        raise NotFound(f"no agent {agent_id} (or it is revoked)")
+        raise AgentNotFound(f"no agent {agent_id} (or it is revoked)")
     return agent

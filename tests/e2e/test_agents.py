@@ -248,7 +248,7 @@ def test_bad_input_is_a_problem_and_writes_nothing(rig: AgentRig) -> None:
         ("post", "/v1/deployment-targets", {
             "name": "x", "kind": "agent", "domains": ["a.test"],
             "config": {"agent_id": "00000000-0000-4000-8000-000000000000",
-                       "fullchain_path": "/f", "key_path": "/k"}}, 404, "not-found"),
+                       "fullchain_path": "/f", "key_path": "/k"}}, 422, "agent-not-found"),
         ("post", "/v1/deployment-targets", {
             "name": "x", "kind": "agent", "domains": ["a.test"],
             "config": {"agent_id": rig.agent_id, "fullchain_path": "/f", "key_path": "/k",
@@ -257,7 +257,7 @@ def test_bad_input_is_a_problem_and_writes_nothing(rig: AgentRig) -> None:
          422, "invalid-domain-mapping"),
         ("post", "/v1/domain-mappings", {"domain": "x.example.test",
                                          "agent_id": "00000000-0000-4000-8000-000000000000"},
-         404, "not-found"),
+         422, "agent-not-found"),
         ("post", "/v1/agents", {"name": "web-1"}, 409, "conflict"),
     ]
     for method, path, body, code, slug in cases:
