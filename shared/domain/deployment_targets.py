@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,8 +25,8 @@ from shared.domain.domain_mappings import normalize_domain
 from shared.domain.pagination import Page, paginate
 from shared.domain.tokens import Principal
 from shared.errors import Conflict, NotFound
-from shared.models import Certificate, Deployment, DeploymentTarget
-from shared.states import CertificateStatus, DeploymentKind
+from shared.models import AgentTask, Certificate, Deployment, DeploymentTarget
+from shared.states import AgentTaskStatus, CertificateStatus, DeploymentKind
 
 TARGET = "deployment_target"
 
@@ -163,9 +163,19 @@ async def update_target(
 
 
 async def delete_target(session: AsyncSession, target_id: UUID, actor: Principal) -> None:
-    """The target and its deployment history; files already delivered stay where they are."""
+    """The target and its deployment history; files already delivered stay where they are,
+    and deploy tasks its agent has not run yet are called off."""
     target = await get_target(session, target_id)
-    for row in await session.scalars(select(Deployment).where(Deployment.target_id == target_id)):
+    deployments = list(await session.scalars(
+        select(Deployment).where(Deployment.target_id == target_id)))
+    await session.execute(
+        update(AgentTask)
+        .where(AgentTask.deployment_id.in_([d.id for d in deployments]),
+               AgentTask.status.in_([AgentTaskStatus.PENDING, AgentTaskStatus.CLAIMED]))
+        .values(status=AgentTaskStatus.FAILED, result={"ok": False,
+                                                       "detail": "the target was deleted"})
+        .execution_options(synchronize_session=False))
+    for row in deployments:
         await session.delete(row)
     await session.delete(target)
     audit.record(session, actor, "deployment_target.deleted", TARGET, target_id,

@@ -144,6 +144,8 @@ def test_a_failing_reload_is_a_failed_deployment_with_its_output(rig: AgentRig) 
         assert done["error"]["reload"]["exit_code"] == 3
         assert "cannot reload" in done["error"]["reload"]["output_tail"]
         assert done["next_run_at"] is not None  # retried later
+        assert stack.client().delete(f"/v1/deployment-targets/{target['id']}").status_code == 204
+        assert stack.client().get(f"/v1/deployment-targets/{target['id']}").status_code == 404
 
 
 def test_a_revoked_agent_credential_is_refused(rig: AgentRig) -> None:
