@@ -4,6 +4,8 @@ server (the end server) loading the files the agent writes and reloading on SIGH
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import stat
 import sys
 import time
@@ -11,11 +13,13 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import with_account
+from tests.e2e.db import query
 from tests.e2e.stack import Stack, embedded_stack, production_stack
 from tests.harness.agent import TlsServer, enroll, running_agent, tls_server
 from tests.harness.ports import HOST, free_port
@@ -93,6 +97,17 @@ def _deployment(stack: Stack, target_id: str, certificate_id: str, wanted: set[s
     raise AssertionError(f"deployment not {wanted}: {body}\n{stack.logs()}")
 
 
+def _events(stack: Stack, action: str, resource_id: str) -> int:
+    """How many events ``action`` the stack's database holds for ``resource_id``."""
+    if stack.postgres is not None:
+        return int(query(stack, f"SELECT count(*) FROM audit_events WHERE action = '{action}' "
+                                f"AND resource_id = '{resource_id}'")[0][0])
+    path = Path(stack.env["CERTKEEPER_DATA_DIR"]) / "certkeeper.db"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        rows = db.execute("SELECT resource_id FROM audit_events WHERE action = ?", (action,))
+        return sum(1 for (found,) in rows if str(UUID(str(found))) == resource_id)
+
+
 def _at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -130,6 +145,7 @@ def test_a_reload_that_keeps_the_old_certificate_is_unconfirmed(rig: AgentRig) -
         assert done["status"] == "unconfirmed", done
         assert done["served_serial"] == tls.first_serial.lstrip("0")
         assert done["error"]["endpoints"][0]["endpoint"] == tls.endpoint
+        assert _events(stack, "deployment.unconfirmed", done["id"]) == 1
 
 
 def test_a_failing_reload_is_a_failed_deployment_with_its_output(rig: AgentRig) -> None:
@@ -143,6 +159,7 @@ def test_a_failing_reload_is_a_failed_deployment_with_its_output(rig: AgentRig) 
         assert done["status"] == "failed", done
         assert done["error"]["reload"]["exit_code"] == 3
         assert "cannot reload" in done["error"]["reload"]["output_tail"]
+        assert _events(stack, "deployment.failed", done["id"]) == 1
         assert done["next_run_at"] is not None  # retried later
         assert stack.client().delete(f"/v1/deployment-targets/{target['id']}").status_code == 204
         assert stack.client().get(f"/v1/deployment-targets/{target['id']}").status_code == 404
