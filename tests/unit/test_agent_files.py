@@ -104,3 +104,16 @@ def test_the_credential_is_saved_with_mode_0600(tmp_path: Path) -> None:
 
     assert stat.S_IMODE((tmp_path / "state" / "credential").stat().st_mode) == 0o600
     assert AgentState.load(tmp_path / "state") == state
+
+
+@pytest.mark.skipif(os.name == "nt" or os.geteuid() != 0, reason="chown needs root on POSIX")
+def test_the_owner_is_set_before_the_files_are_swapped_in(tmp_path: Path) -> None:
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    path = tmp_path / "key.pem"
+
+    install([FileSpec(path, b"key", 0o600)], tmp_path, owner="nobody")
+
+    assert (path.stat().st_uid, path.stat().st_gid) == (nobody.pw_uid, nobody.pw_gid)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
