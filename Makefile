@@ -56,12 +56,12 @@ system-packages:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml $(LOCK_DEV)
+$(STAMP): pyproject.toml $(LOCK_DEV) agent/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "pip install -r $(LOCK_DEV) + certkeeper into $(VENV) (log: $(VENV)/pip-install.log)"
+	@echo "pip install -r $(LOCK_DEV) + certkeeper + its agent into $(VENV) (log: $(VENV)/pip-install.log)"
 	@{ $(BIN)/python -m pip install --disable-pip-version-check --require-hashes --no-deps \
 			--only-binary :all: -r $(LOCK_DEV) \
-		&& $(BIN)/python -m pip install --disable-pip-version-check --no-deps -e . ; } \
+		&& $(BIN)/python -m pip install --disable-pip-version-check --no-deps -e . -e ./agent ; } \
 		>$(VENV)/pip-install.log 2>&1 || { tail -n 40 $(VENV)/pip-install.log; exit 1; }
 	@touch $@
 
@@ -73,7 +73,7 @@ lock: venv
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy --strict shared services
+	$(BIN)/mypy --strict shared services agent/certkeeper_agent
 
 test: install lint
 	$(PYTEST) $(TESTS)

@@ -74,3 +74,38 @@ class DeliveryStatus(StrEnum):
     @property
     def is_final(self) -> bool:
         return self in (DeliveryStatus.SENT, DeliveryStatus.DEAD)
+
+
+class AgentTaskKind(StrEnum):
+    """What an agent is asked to do."""
+
+    HTTP01_PRESENT = "http01.present"  # serve a key authorization at its token
+    HTTP01_CLEANUP = "http01.cleanup"  # stop serving it
+    DEPLOY = "deploy"  # write the certificate and key, reload, confirm
+
+
+class AgentTaskStatus(StrEnum):
+    PENDING = "pending"  # waiting for the agent (or for its not_before)
+    CLAIMED = "claimed"  # handed to the agent; handed again once the lease runs out
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in {AgentTaskStatus.SUCCEEDED, AgentTaskStatus.FAILED}
+
+
+class DeploymentStatus(StrEnum):
+    """One certificate at one deployment target."""
+
+    PENDING = "pending"  # not delivered yet (or waiting to be retried)
+    DEPLOYED = "deployed"  # delivered; nothing to probe, or not confirmed yet
+    CONFIRMED = "confirmed"  # every endpoint serves this certificate's serial
+    UNCONFIRMED = "unconfirmed"  # delivered, but an endpoint still serves another serial
+    FAILED = "failed"  # delivery failed; ``error`` says why
+
+
+class DeploymentKind(StrEnum):
+    AGENT = "agent"
+    KUBERNETES_SECRET = "kubernetes-secret"  # noqa: S105 - a kind, not a secret
+    WEBHOOK = "webhook"

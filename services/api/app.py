@@ -15,9 +15,12 @@ from services.api.middleware import RequestGate
 from services.api.observe import Observe
 from services.api.routes import (
     acme_accounts,
+    agent_api,
+    agents,
     audit_events,
     certificate_requests,
     certificates,
+    deployment_targets,
     dns_providers,
     domain_mappings,
     health,
@@ -42,6 +45,10 @@ OPENAPI_TAGS = [
     {"name": "certificates", "description": "The certificate repository"},
     {"name": "dns-providers", "description": "DNS providers for automatic dns-01 (admin)"},
     {"name": "domain-mappings", "description": "Which DNS provider serves which domain (admin)"},
+    {"name": "agents", "description": "Agents on end servers (admin)"},
+    {"name": "agent", "description": "What agents call, with their own credential"},
+    {"name": "deployment-targets",
+     "description": "Where certificates are deployed (admin, operator)"},
     {"name": "health", "description": "Liveness and readiness"},
     {"name": "notification-rules", "description": "Who hears about what (admin)"},
     {"name": "notifications", "description": "Every notice sent or tried"},
@@ -57,7 +64,10 @@ def create_app(resources: ResourcesFactory, *, serve_challenges: bool = True) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with resources() as opened:
             app.state.resources = opened
-            yield
+            try:
+                yield
+            finally:
+                await opened.agent_waiters.aclose()
 
     app = FastAPI(
         title="Certkeeper",
@@ -74,7 +84,8 @@ def create_app(resources: ResourcesFactory, *, serve_challenges: bool = True) ->
     for router in (acme_accounts.router, certificate_requests.router, certificates.router,
                    dns_providers.router, domain_mappings.router, health.liveness,
                    health.router, metrics.router, notification_rules.router,
-                   notifications.router, tokens.router, audit_events.router):
+                   notifications.router, tokens.router, audit_events.router, agents.router,
+                   agent_api.router, deployment_targets.router):
         app.include_router(router)
     if serve_challenges:
         app.include_router(responder.router)

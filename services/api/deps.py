@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Sessions
+from services.api.agent_waiters import AgentWaiters
 from shared.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.domain.scope import hide_unless_in_scope
 from shared.domain.tokens import Principal, TokenVerifier
@@ -47,6 +48,7 @@ class AppResources:
 
     def __post_init__(self) -> None:
         self.challenges = ChallengeSource(self.runtime.sessions)
+    agent_waiters: AgentWaiters = field(default_factory=AgentWaiters)
 
 
 def get_resources(request: Request) -> AppResources:
@@ -75,12 +77,12 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 PRINCIPAL_STATE = "principal"  # where the request gate leaves the caller in request.state
 REQUEST_ID_STATE = "request_id"  # and the request id (X-Request-ID)
 
-_bearer = HTTPBearer(auto_error=False, description="A token from `certkeeper token create`")
+bearer = HTTPBearer(auto_error=False, description="A token from `certkeeper token create`")
 
 
 async def get_principal(
     request: Request,
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """The caller the request gate authenticated (``_credentials`` only documents the
     scheme in OpenAPI; the gate has checked the token before the body was read), with the

@@ -29,6 +29,9 @@ from shared.errors import Problem, Unauthenticated
 
 MAX_BODY_BYTES = 256 * 1024
 GUARDED_PREFIX = "/v1/"
+# Agents carry their own bearer (enrollment token, then agent credential), checked by the
+# agent routes' dependency, not an API token.
+AGENT_PREFIX = "/v1/agent/"
 
 
 class PayloadTooLarge(Problem):
@@ -59,7 +62,8 @@ class RequestGate:
         scope.setdefault("state", {})[REQUEST_ID_STATE] = request_id
         send = _with_request_id(send, request_id)
         try:
-            if str(scope["path"]).startswith(GUARDED_PREFIX):
+            path = str(scope["path"])
+            if path.startswith(GUARDED_PREFIX) and not path.startswith(AGENT_PREFIX):
                 principal = await _authenticate(scope)
                 scope.setdefault("state", {})[PRINCIPAL_STATE] = principal
             receive = await self._read_body(scope, receive)

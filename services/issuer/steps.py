@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from uuid import uuid4
 
+from services.issuer.agent_http01 import clean_up_agent_tokens
 from services.issuer.context import Step
 from services.issuer.dns01 import clean_before_new_order
 from services.issuer.orders import check_fits, start_order
@@ -19,6 +20,7 @@ from shared.acme_resources import OrderInfo
 from shared.chains import order_chains
 from shared.choices import ValidationMode
 from shared.crypto import certificate_facts
+from shared.domain.deployments import plan_deployments
 from shared.domain.outbox import emit
 from shared.domain.renewals import plan_new_certificate, supersede
 from shared.errors import AcmeError, ValidationFailed
@@ -165,6 +167,9 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
              occurred_at=step.now)
     for row in req.challenges:
         row.authz_status = AuthzStatus.VALID
+    await step.session.flush()
+    await plan_deployments(step.session, cert, step.now)
+    await clean_up_agent_tokens(step)
     req.private_key_sealed = None
     req.certificate_id = cert.id
     req.status = RequestStatus.ISSUED

@@ -20,6 +20,7 @@ from arq.worker import Function, Worker, func
 
 from services.issuer.cleanup import cleanup_request
 from services.issuer.context import IssuerContext
+from services.issuer.deployer import run_deployer
 from services.issuer.jobs import advance_request
 from services.issuer.sweeper import run_sweeper
 from shared import metrics
@@ -100,7 +101,8 @@ async def running_issuer(
     ctx["issuer"] = issuer = IssuerContext(
         settings, runtime.sessions, runtime.keyring, queue, runtime.acme, runtime.dns
     )
-    tasks = [asyncio.create_task(run_sweeper(issuer, stop), name="sweeper")]
+    tasks = [asyncio.create_task(run_sweeper(issuer, stop), name="sweeper"),
+             asyncio.create_task(run_deployer(issuer, stop), name="deployer")]
     if isinstance(queue, ArqQueue):
         # The context is complete before arq sees it: arq swaps a falsy ctx for its own.
         worker = Worker(**worker_options(settings), redis_pool=queue.redis, ctx=ctx)

@@ -119,7 +119,8 @@ async def mapping_for(
 
 async def _mappings_for(session: AsyncSession, names: Sequence[str]) -> dict[str, DomainMapping]:
     candidates = {domain for name in names for domain in candidate_domains(name)}
-    rows = await session.scalars(select(DomainMapping).where(DomainMapping.domain.in_(candidates)))
+    rows = await session.scalars(select(DomainMapping).where(
+        DomainMapping.domain.in_(candidates), DomainMapping.dns_provider_id.is_not(None)))
     return {row.domain: row for row in rows}
 
 

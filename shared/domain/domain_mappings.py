@@ -1,7 +1,8 @@
 """Domain mappings (``/v1/domain-mappings``): a domain and every name under it use one DNS
-provider; for RFC 2136 a mapping may carry its own ``zone``, ``tsig_key_name`` and
-``tsig_secret`` (sealed). The provider's settings with these overrides merged in are checked
-by the provider kind's models before anything is written."""
+provider for dns-01 and/or one agent for http-01 (at least one of the two); for RFC 2136 a
+mapping may carry its own ``zone``, ``tsig_key_name`` and ``tsig_secret`` (sealed). The
+provider's settings with these overrides merged in are checked by the provider kind's models
+before anything is written."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from shared.choices import ChallengeType
 from shared.config import Settings
 from shared.crypto import Keyring
 from shared.domain import audit
+from shared.domain.agents import usable_agent
 from shared.domain.dns_providers import checked
 from shared.domain.dns_routes import (
     TSIG_SECRET,
@@ -42,10 +44,11 @@ class InvalidMapping(ValidationProblem):
 @dataclass(frozen=True, slots=True)
 class MappingSpec:
     domain: str
-    dns_provider_id: UUID
+    dns_provider_id: UUID | None
     zone: str | None = None
     tsig_key_name: str | None = None
     tsig_secret: str | None = None
+    agent_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +88,20 @@ async def _provider(session: AsyncSession, provider_id: UUID) -> DnsProviderAcco
 async def _check(
     session: AsyncSession, keyring: Keyring, spec: MappingSpec, sealed_secret: str | None
 ) -> None:
-    """The provider exists and accepts its settings with these overrides merged in."""
-    provider = await _provider(session, spec.dns_provider_id)
+    """The agent exists; the provider exists and accepts its settings with these overrides
+    merged in."""
+    if spec.dns_provider_id is None and spec.agent_id is None:
+        raise InvalidMapping("give dns_provider_id, agent_id or both")
+    if spec.agent_id is not None:
+        await usable_agent(session, spec.agent_id)
     secret = spec.tsig_secret if spec.tsig_secret is not None else sealed_secret
     overrides = {k: v for k, v in (("zone", spec.zone), ("tsig_key_name", spec.tsig_key_name))
                  if v is not None}
+    if spec.dns_provider_id is None:
+        if overrides or secret is not None:
+            raise InvalidMapping("zone, tsig_key_name and tsig_secret need a dns_provider_id")
+        return
+    provider = await _provider(session, spec.dns_provider_id)
     if not overrides and secret is None:
         return
     if provider.kind != OVERRIDABLE_KIND:
@@ -133,12 +145,13 @@ async def create_mapping(
     await _require_unique(session, spec.domain, None)
     mapping = DomainMapping(
         id=uuid4(), domain=spec.domain, dns_provider_id=spec.dns_provider_id, zone=spec.zone,
-        tsig_key_name=spec.tsig_key_name,
+        tsig_key_name=spec.tsig_key_name, agent_id=spec.agent_id,
     )
     _seal_secret(keyring, mapping, spec.tsig_secret)
     session.add(mapping)
     audit.record(session, actor, "domain_mapping.created", TARGET, mapping.id,
-                 domain=spec.domain, dns_provider_id=str(spec.dns_provider_id))
+                 domain=spec.domain, dns_provider_id=str(spec.dns_provider_id),
+                 agent_id=str(spec.agent_id))
     await _commit(session, spec.domain)
     return mapping
 
@@ -164,8 +177,8 @@ async def update_mapping(
 ) -> DomainMapping:
     mapping = await get_mapping(session, mapping_id)
     given = change.values
-    current = MappingSpec(mapping.domain, mapping.dns_provider_id or UUID(int=0),
-                          mapping.zone, mapping.tsig_key_name)
+    current = MappingSpec(mapping.domain, mapping.dns_provider_id, mapping.zone,
+                          mapping.tsig_key_name, agent_id=mapping.agent_id)
     spec = replace(current, **given)
     spec = replace(spec, domain=normalize_domain(spec.domain, settings),
                    zone=absolute_zone(spec.zone) if spec.zone else None)
@@ -176,6 +189,7 @@ async def update_mapping(
     await _require_unique(session, spec.domain, mapping.id)
     mapping.domain, mapping.dns_provider_id = spec.domain, spec.dns_provider_id
     mapping.zone, mapping.tsig_key_name = spec.zone, spec.tsig_key_name
+    mapping.agent_id = spec.agent_id
     if TSIG_SECRET in given:
         _seal_secret(keyring, mapping, spec.tsig_secret)
     audit.record(session, actor, "domain_mapping.updated", TARGET, mapping.id,

@@ -1,6 +1,7 @@
 """All tables; importing this module registers them on ``Base.metadata``."""
 
 from shared.models.accounts import AcmeAccount
+from shared.models.agents import Agent, AgentTask, Deployment, DeploymentTarget
 from shared.models.base import Base
 from shared.models.certificates import Certificate, CertificateName
 from shared.models.dns import DnsProviderAccount, DomainMapping
@@ -16,6 +17,8 @@ from shared.models.tokens import ApiToken, AuditEvent
 
 __all__ = [
     "AcmeAccount",
+    "Agent",
+    "AgentTask",
     "ApiToken",
     "AuditEvent",
     "Base",
@@ -23,6 +26,8 @@ __all__ = [
     "CertificateName",
     "CertificateRequest",
     "Challenge",
+    "Deployment",
+    "DeploymentTarget",
     "DnsProviderAccount",
     "DomainMapping",
     "IdempotencyRecord",

@@ -117,6 +117,8 @@ class Challenge(IdMixin, Base):
     cleaned_at: Mapped[datetime | None]
     cleanup_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     cleanup_error: Mapped[dict[str, Any] | None]
+    # HTTP-01 through an agent (a domain mapping names it): the task that serves the token.
+    agent_task_id: Mapped[UUID | None]
 
     request: Mapped[CertificateRequest] = relationship(back_populates="challenges")
 

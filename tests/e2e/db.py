@@ -10,7 +10,7 @@ from tests.e2e.stack import Stack
 TABLES = (
     "acme_accounts", "certificate_requests", "challenges", "certificates",
     "certificate_names", "api_tokens", "audit_events", "dns_providers", "domain_mappings",
-    "lineages",
+    "lineages", "agents", "agent_tasks", "deployment_targets", "deployments",
 )
 
 

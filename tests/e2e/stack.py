@@ -203,18 +203,20 @@ def production_stack(
     pebble_config: Mapping[str, Any] | None = None,
     public_responder: bool = False,
     settings: Mapping[str, str] | None = None,
+    http01_port: int | None = None,
 ) -> Iterator[Stack]:
     """Postgres + Redis + api + issuer + renewer; with ``faults``, the CA is reached through a
     FaultProxy; with ``public_responder``, ``certkeeper responder`` answers the CA on its own
     port (``Stack.responder_url``) and the api serves no challenge; ``settings`` are extra
-    CERTKEEPER_* variables."""
+    CERTKEEPER_* variables; ``http01_port``: where Pebble validates HTTP-01 (default: the
+    responder)."""
     port = free_port()
     api_port = free_port() if public_responder else port
     with (
         temp_dir("ck-prod-") as logs,
         postgres_server() as pg,
         redis_server() as rd,
-        acme_servers(port, pebble_env, pebble_config) as (dns, peb),
+        acme_servers(http01_port or port, pebble_env, pebble_config) as (dns, peb),
         contextlib.ExitStack() as extra,
     ):
         proxy = extra.enter_context(fault_proxy(peb)) if faults else None
@@ -260,15 +262,17 @@ def embedded_stack(
     redis: bool = False,
     settings: Mapping[str, str] | None = None,
     public_responder: bool = False,
+    http01_port: int | None = None,
 ) -> Iterator[Stack]:
     """All-in-one on SQLite; with ``faults``, the CA is reached through a FaultProxy; with
     ``redis``, its queue is a throwaway Redis; ``settings`` are extra CERTKEEPER_* variables;
-    with ``public_responder``, the CA reaches a second listener (``Stack.responder_url``)."""
+    with ``public_responder``, the CA reaches a second listener (``Stack.responder_url``);
+    ``http01_port``: where Pebble validates HTTP-01 (default: the responder)."""
     port = free_port()
     api_port = free_port() if public_responder else port
     with (
         temp_dir("ck-embedded-") as logs,
-        acme_servers(port, pebble_env, pebble_config) as (dns, peb),
+        acme_servers(http01_port or port, pebble_env, pebble_config) as (dns, peb),
         contextlib.ExitStack() as extra,
     ):
         proxy = extra.enter_context(fault_proxy(peb)) if faults else None

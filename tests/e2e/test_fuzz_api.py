@@ -45,7 +45,7 @@ GENERATION = (
     ["--seed", os.environ["CERTKEEPER_FUZZ_SEED"]] if os.environ.get("CERTKEEPER_FUZZ_SEED")
     else ["--generation-deterministic"]
 )
-RUN_TIMEOUT_SECONDS = 60 + 6 * EXAMPLES
+RUN_TIMEOUT_SECONDS = 60 + 10 * EXAMPLES  # 42 operations; the prod stack is the slower
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,21 @@ EXPECTED_OPERATIONS = {
     ("get", "/v1/tokens/{token_id}"): ("getToken", "tokens"),
     ("delete", "/v1/tokens/{token_id}"): ("revokeToken", "tokens"),
     ("get", "/v1/audit-events"): ("listAuditEvents", "audit-events"),
+    ("post", "/v1/agents"): ("createAgent", "agents"),
+    ("get", "/v1/agents"): ("listAgents", "agents"),
+    ("get", "/v1/agents/{agent_id}"): ("getAgent", "agents"),
+    ("delete", "/v1/agents/{agent_id}"): ("revokeAgent", "agents"),
+    ("post", "/v1/agent/enroll"): ("enrollAgent", "agent"),
+    ("get", "/v1/agent/tasks"): ("pollAgentTasks", "agent"),
+    ("post", "/v1/agent/tasks/{task_id}/result"): ("reportAgentTaskResult", "agent"),
+    ("post", "/v1/deployment-targets"): ("createDeploymentTarget", "deployment-targets"),
+    ("get", "/v1/deployment-targets"): ("listDeploymentTargets", "deployment-targets"),
+    ("get", "/v1/deployment-targets/{target_id}"):
+        ("getDeploymentTarget", "deployment-targets"),
+    ("patch", "/v1/deployment-targets/{target_id}"):
+        ("updateDeploymentTarget", "deployment-targets"),
+    ("delete", "/v1/deployment-targets/{target_id}"):
+        ("deleteDeploymentTarget", "deployment-targets"),
     ("get", "/healthz"): ("getHealth", "health"),
     ("get", "/readyz"): ("getReadiness", "health"),
 }

@@ -26,7 +26,8 @@ async def create_domain_mapping(
     body: DomainMappingCreate, session: SessionDep, resources: ResourcesDep, actor: Admin
 ) -> DomainMappingPublic:
     spec = MappingSpec(
-        domain=body.domain, dns_provider_id=body.dns_provider_id, zone=body.zone,
+        domain=body.domain, dns_provider_id=body.dns_provider_id, agent_id=body.agent_id,
+        zone=body.zone,
         tsig_key_name=body.tsig_key_name,
         tsig_secret=body.tsig_secret.get_secret_value() if body.tsig_secret else None,
     )
@@ -61,11 +62,11 @@ async def update_domain_mapping(
     mapping_id: UUID, body: DomainMappingUpdate, session: SessionDep, resources: ResourcesDep,
     actor: Admin,
 ) -> DomainMappingPublic:
-    """Fields left out stay; ``null`` clears ``zone``, ``tsig_key_name`` or ``tsig_secret``."""
+    """Fields left out stay; ``null`` clears ``zone``, ``tsig_key_name``, ``tsig_secret``,
+    ``dns_provider_id`` or ``agent_id`` (one of the last two must remain)."""
     given = {name: getattr(body, name) for name in body.model_fields_set}
-    for required in ("domain", "dns_provider_id"):
-        if required in given and given[required] is None:
-            raise InvalidMapping(f"{required} cannot be cleared")
+    if "domain" in given and given["domain"] is None:
+        raise InvalidMapping("domain cannot be cleared")
     if given.get("tsig_secret") is not None:
         given["tsig_secret"] = given["tsig_secret"].get_secret_value()
     runtime = resources.runtime

@@ -81,7 +81,8 @@ class ProviderTestReport(ApiModel):
 
 class DomainMappingCreate(ApiModel):
     domain: DomainName = Field(description="This name and every name under it")
-    dns_provider_id: UUID
+    dns_provider_id: UUID | None = Field(None, description="dns-01 for these names")
+    agent_id: UUID | None = Field(None, description="http-01 for these names, via this agent")
     zone: AbsoluteName | None = Field(None, description="RFC 2136: the zone to update")
     tsig_key_name: AbsoluteName | None = Field(None, description="RFC 2136: the TSIG key")
     tsig_secret: Secret | None = Field(None, description="RFC 2136: base64; write-only")
@@ -92,6 +93,7 @@ class DomainMappingUpdate(ApiModel):
 
     domain: DomainName | None = None
     dns_provider_id: UUID | None = None
+    agent_id: UUID | None = None
     zone: AbsoluteName | None = None
     tsig_key_name: AbsoluteName | None = None
     tsig_secret: Secret | None = None

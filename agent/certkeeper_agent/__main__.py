@@ -1,0 +1,3 @@
+from certkeeper_agent.cli import main
+
+raise SystemExit(main())
