@@ -10,7 +10,16 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from tests.deploy.lock import DEV_LOCK, ROOT, RUNTIME_LOCK, declared, pins, pyproject
+from tests.deploy.lock import (
+    BUILD_LOCK,
+    DEV_LOCK,
+    ROOT,
+    RUNTIME_LOCK,
+    build_requires,
+    declared,
+    pins,
+    pyproject,
+)
 
 # Runtime dependencies the code reaches without an import statement, and why.
 LOADED_WITHOUT_IMPORT = {
@@ -65,6 +74,7 @@ def test_every_declared_dependency_is_locked_at_a_version_it_allows() -> None:
     for lock, requirements in (
         (RUNTIME_LOCK, declared()),
         (DEV_LOCK, declared() + declared("dev")),
+        (BUILD_LOCK, build_requires()),
     ):
         locked = pins(lock)
         for requirement in requirements:
