@@ -8,6 +8,7 @@ import sys
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.deploy.lock import (
@@ -66,7 +67,7 @@ def _distributions_of(modules: set[str]) -> dict[str, set[str]]:
     return {m: {canonicalize_name(d) for d in providers.get(m, [])} for m in modules}
 
 
-def _names(requirements: list) -> set[str]:  # type: ignore[type-arg]
+def _names(requirements: list[Requirement]) -> set[str]:
     return {canonicalize_name(r.name) for r in requirements}
 
 
