@@ -13,11 +13,16 @@ STAMP := $(VENV)/.certkeeper-installed
 # pyproject.toml (the image installs runtime.txt; the virtualenv installs dev.txt).
 LOCK_DEV := requirements/dev.txt
 LOCK_RUNTIME := requirements/runtime.txt
+# The build backend (pyproject's [build-system] requires), so Certkeeper itself is built
+# from pinned, hashed packages too.
+LOCK_BUILD := requirements/build.txt
 # `make lock UPGRADE=--upgrade` moves every pin to the newest release allowed by pyproject.toml;
 # without it, pins already in the lock are kept and only what changed is resolved.
 UPGRADE ?=
-UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+UV_COMPILE = $(BIN)/uv pip compile --universal --python-version 3.11 \
 	--generate-hashes --custom-compile-command 'make lock' --quiet $(UPGRADE)
+BUILD_REQUIRES = $(BIN)/python -c 'import tomllib; \
+	print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")'
 
 # Debian packages for the demo and the test suites (servers run as throwaway instances;
 # systemd for `systemd-analyze verify` of the example units).
@@ -39,7 +44,7 @@ help:
 	@echo "make demo       start Pebble + certkeeper all-in-one and issue a certificate"
 	@echo "make demo-stop  stop the processes 'make demo' started"
 	@echo "make test       lint, type-check, then the test suites ($(PYTEST) $(TESTS))"
-	@echo "make lock       re-resolve $(LOCK_DEV) and $(LOCK_RUNTIME) from pyproject.toml"
+	@echo "make lock       re-resolve the locks in requirements/ from pyproject.toml"
 	@echo "make lint       ruff check + mypy (strict)"
 	@echo "make openapi    write docs/openapi.json from the app (commit it with API changes)"
 	@echo "make fuzz       fuzz the live API (schemathesis) with $(FUZZ_EXAMPLES) examples per operation"
@@ -56,20 +61,22 @@ system-packages:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml $(LOCK_DEV) agent/pyproject.toml
+$(STAMP): pyproject.toml $(LOCK_DEV) $(LOCK_BUILD) agent/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "pip install -r $(LOCK_DEV) + certkeeper + its agent into $(VENV) (log: $(VENV)/pip-install.log)"
 	@{ $(BIN)/python -m pip install --disable-pip-version-check --require-hashes --no-deps \
-			--only-binary :all: -r $(LOCK_DEV) \
-		&& $(BIN)/python -m pip install --disable-pip-version-check --no-deps -e . -e ./agent ; } \
+			--only-binary :all: -r $(LOCK_BUILD) -r $(LOCK_DEV) \
+		&& $(BIN)/python -m pip install --disable-pip-version-check --no-deps \
+			--no-build-isolation -e . -e ./agent ; } \
 		>$(VENV)/pip-install.log 2>&1 || { tail -n 40 $(VENV)/pip-install.log; exit 1; }
 	@touch $@
 
 # Needs uv, which the dev lock installs; on a merge conflict in a lock file, take either side
 # and run this again.
 lock: venv
-	$(UV_COMPILE) --extra dev -o $(LOCK_DEV)
-	$(UV_COMPILE) -c $(LOCK_DEV) -o $(LOCK_RUNTIME)
+	$(UV_COMPILE) pyproject.toml --extra dev -o $(LOCK_DEV)
+	$(UV_COMPILE) pyproject.toml -c $(LOCK_DEV) -o $(LOCK_RUNTIME)
+	$(BUILD_REQUIRES) | $(UV_COMPILE) - -o $(LOCK_BUILD)
 
 lint: venv
 	$(BIN)/ruff check .

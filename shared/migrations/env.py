@@ -42,7 +42,10 @@ def _run(connection: Connection) -> None:
 MIGRATION_LOCK_ID = 0x63_6B_6D_67  # "ckmg"
 
 
-async def _advisory_lock(connection: AsyncConnection, function: str) -> None:
+async def _advisory_lock(
+    connection: AsyncConnection, function: Literal["pg_advisory_lock", "pg_advisory_unlock"]
+) -> None:
+    """Session-level, so it spans the upgrade's own transaction; released on disconnect too."""
     if connection.dialect.name == "postgresql":
         await connection.execute(text(f"SELECT {function}(:id)"), {"id": MIGRATION_LOCK_ID})
         await connection.commit()

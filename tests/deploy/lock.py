@@ -12,12 +12,19 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_LOCK = ROOT / "requirements" / "runtime.txt"
 DEV_LOCK = ROOT / "requirements" / "dev.txt"
+BUILD_LOCK = ROOT / "requirements" / "build.txt"
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 
 
 def pyproject() -> dict[str, object]:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def build_requires() -> list[Requirement]:
+    system = pyproject()["build-system"]
+    assert isinstance(system, dict)
+    return [Requirement(line) for line in system["requires"]]
 
 
 def declared(extra: str | None = None) -> list[Requirement]:

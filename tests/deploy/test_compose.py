@@ -4,6 +4,7 @@ value the settings accept, and the start order holds (health checks, depends_on)
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -56,7 +57,7 @@ def test_each_variable_is_a_setting_and_its_value_is_accepted(
     env = environment(_certkeeper_services()[name], DOTENV)
     unknown = {var for var in env if var.startswith("CERTKEEPER_")} - SETTINGS
     assert not unknown, f"{name} sets variables that are no setting: {sorted(unknown)}"
-    for var in [v for v in __import__("os").environ if v.startswith("CERTKEEPER_")]:
+    for var in [v for v in os.environ if v.startswith("CERTKEEPER_")]:
         monkeypatch.delenv(var)
     for var, value in env.items():
         monkeypatch.setenv(var, value)

@@ -8,9 +8,19 @@ import sys
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.deploy.lock import DEV_LOCK, ROOT, RUNTIME_LOCK, declared, pins, pyproject
+from tests.deploy.lock import (
+    BUILD_LOCK,
+    DEV_LOCK,
+    ROOT,
+    RUNTIME_LOCK,
+    build_requires,
+    declared,
+    pins,
+    pyproject,
+)
 
 # Runtime dependencies the code reaches without an import statement, and why.
 LOADED_WITHOUT_IMPORT = {
@@ -57,7 +67,7 @@ def _distributions_of(modules: set[str]) -> dict[str, set[str]]:
     return {m: {canonicalize_name(d) for d in providers.get(m, [])} for m in modules}
 
 
-def _names(requirements: list) -> set[str]:  # type: ignore[type-arg]
+def _names(requirements: list[Requirement]) -> set[str]:
     return {canonicalize_name(r.name) for r in requirements}
 
 
@@ -65,6 +75,7 @@ def test_every_declared_dependency_is_locked_at_a_version_it_allows() -> None:
     for lock, requirements in (
         (RUNTIME_LOCK, declared()),
         (DEV_LOCK, declared() + declared("dev")),
+        (BUILD_LOCK, build_requires()),
     ):
         locked = pins(lock)
         for requirement in requirements:

@@ -87,6 +87,12 @@ def test_dependencies_come_from_the_hashed_lock_as_wheels() -> None:
                  "-r requirements/runtime.txt"):
         assert flag in lock_install, f"the lock install lacks {flag}"
     assert all("--no-deps" in run for run in installs), "a pip install resolves on its own"
+    builds = [run for run in build.all("RUN") if "pip wheel" in run]
+    assert builds and all("--no-build-isolation" in run for run in builds), (
+        "Certkeeper is built with an unlocked build backend"
+    )
+    assert any("-r requirements/build.txt" in run and "--require-hashes" in run
+               for run in installs), "the build backend does not come from its lock"
 
 
 def test_the_final_stage_runs_certkeeper_as_a_non_root_user_and_builds_nothing() -> None:

@@ -5,6 +5,7 @@ resources, selectors that select, a NetworkPolicy, RBAC without wildcards."""
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,8 @@ def test_the_config_map_holds_settings_the_processes_accept(
 ) -> None:
     config = _config(tree)
     assert set(config) <= SETTINGS, f"no such settings: {sorted(set(config) - SETTINGS)}"
+    for name in [n for n in os.environ if n.startswith("CERTKEEPER_")]:
+        monkeypatch.delenv(name)
     for name, value in {
         **config,
         "CERTKEEPER_DATABASE_URL": "postgresql://certkeeper:pw@postgres:5432/certkeeper",
