@@ -12,8 +12,8 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import Sessions
 from services.api.agent_waiters import AgentWaiters
+from shared.db import Sessions
 from shared.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.domain.scope import hide_unless_in_scope
 from shared.domain.tokens import Principal, TokenVerifier

@@ -119,8 +119,8 @@ async def _record(ctx: IssuerContext, deployment_id: UUID, failure: DeliveryFail
             deployment.status, deployment.error = DeploymentStatus.FAILED, failure.to_dict()
             delay = retry_delay(deployment.attempts)
             deployment.next_run_at = None if delay is None else now + timedelta(seconds=delay)
-            record_event(session, deployment, FAILED_EVENT, attempts=deployment.attempts,
-                         error=failure.to_dict())
+            await record_event(session, deployment, FAILED_EVENT,
+                               attempts=deployment.attempts, error=failure.to_dict())
         await session.commit()
 
 

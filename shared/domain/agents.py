@@ -142,7 +142,7 @@ async def revoke_agent(
             deployment = (await session.get(Deployment, task.deployment_id)
                           if task.deployment_id else None)
             if deployment is not None:
-                fail_deployment(session, deployment, "the target's agent was revoked")
+                await fail_deployment(session, deployment, "the target's agent was revoked")
         audit.record(session, actor, "agent.revoked", TARGET, agent_id, name=agent.name)
     await session.commit()
 

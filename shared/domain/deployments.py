@@ -20,11 +20,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.crypto import Keyring, split_pem_chain
-from shared.domain import audit
+from shared.domain import audit, outbox
 from shared.domain.agent_tasks import new_task
 from shared.domain.deployment_outcomes import FAILED_EVENT, covers, deploy_verdict, retry_delay
 from shared.domain.tokens import Principal
 from shared.models import Agent, AgentTask, Certificate, Deployment, DeploymentTarget
+from shared.models.notifications import EventType
 from shared.roles import Role
 from shared.states import AgentTaskKind, DeploymentKind, DeploymentStatus
 
@@ -34,13 +35,18 @@ SYSTEM = Principal(token_id=None, name="certkeeper", role=Role.ADMIN)
 TARGET = "deployment"
 
 
-def record_event(session: AsyncSession, deployment: Deployment, event: str,
-                 **details: Any) -> None:
-    """A deployment event, written with the change that caused it. The notifier reads these
-    (action = the event name, resource = the deployment) to tell people."""
+async def record_event(session: AsyncSession, deployment: Deployment, event: str,
+                       **details: Any) -> None:
+    """A deployment event (``deployment.failed``, ``deployment.unconfirmed``), written with
+    the change that caused it: to the notifier's outbox, so people hear of it, and to the
+    audit trail."""
     audit.record(session, SYSTEM, event, TARGET, deployment.id,
                  certificate_id=str(deployment.certificate_id),
-                 target_id=str(deployment.target_id), **details)
+                 deployment_target_id=str(deployment.target_id), **details)
+    cert = await session.get(Certificate, deployment.certificate_id)
+    outbox.emit(session, EventType(event), certificate=cert, deployment_id=str(deployment.id),
+                deployment_target_id=str(deployment.target_id), problem=details.get("error"),
+                **details)
     logger.warning(event, extra={"deployment_id": str(deployment.id),
                                  "certificate_id": str(deployment.certificate_id)})
 
@@ -68,13 +74,15 @@ async def deploy_certificate(session: AsyncSession, target: DeploymentTarget,
     return deployment
 
 
-def fail_deployment(session: AsyncSession, deployment: Deployment, detail: str) -> None:
+async def fail_deployment(
+    session: AsyncSession, deployment: Deployment, detail: str
+) -> None:
     """Give up on a deployment that cannot be delivered (its agent was revoked)."""
     deployment.status = DeploymentStatus.FAILED
     deployment.error = {"detail": detail}
     deployment.next_run_at = None
-    record_event(session, deployment, FAILED_EVENT, attempts=deployment.attempts,
-                 error=deployment.error)
+    await record_event(session, deployment, FAILED_EVENT, attempts=deployment.attempts,
+                       error=deployment.error)
 
 
 async def _deliver(session: AsyncSession, target: DeploymentTarget, cert: Certificate,
@@ -86,7 +94,7 @@ async def _deliver(session: AsyncSession, target: DeploymentTarget, cert: Certif
     if target.kind is DeploymentKind.AGENT:
         agent = await session.get(Agent, target.agent_id) if target.agent_id else None
         if agent is None or agent.revoked_at is not None:
-            fail_deployment(session, deployment, "the target's agent is revoked or gone")
+            await fail_deployment(session, deployment, "the target's agent is revoked or gone")
             return
         config = {k: v for k, v in target.config.items() if k != "agent_id"}
         payload = {"certificate_id": str(cert.id), "serial": cert.serial,
@@ -114,8 +122,8 @@ async def apply_deploy_result(session: AsyncSession, task: AgentTask, now: datet
     if verdict.status is DeploymentStatus.CONFIRMED:
         deployment.confirmed_at = now
     if verdict.event is not None:
-        record_event(session, deployment, verdict.event, attempts=deployment.attempts,
-                     error=verdict.error)
+        await record_event(session, deployment, verdict.event, attempts=deployment.attempts,
+                           error=verdict.error)
     if verdict.status is DeploymentStatus.FAILED:
         await _retry_later(session, deployment, now)
 

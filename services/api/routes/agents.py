@@ -7,8 +7,8 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 
 from services.api.deps import DEFAULT_PAGE, Admin, Cursor, Limit, SessionDep
-from services.api.schemas.agents import AgentCreate, AgentCreated, AgentPublic
-from services.api.schemas.common import PageOf, page_of, problems
+from services.api.schemas.agents import AgentCreate, AgentCreated, AgentPage, AgentPublic
+from services.api.schemas.common import page_of, problems
 from shared.domain import agents
 from shared.models.base import utcnow
 
@@ -27,8 +27,8 @@ async def create_agent(body: AgentCreate, session: SessionDep, actor: Admin) -> 
 @router.get("", operation_id="listAgents", responses=problems())
 async def list_agents(
     session: SessionDep, _admin: Admin, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
-) -> PageOf[AgentPublic]:
-    return page_of(AgentPublic, await agents.list_agents(session, cursor, limit))
+) -> AgentPage:
+    return page_of(AgentPage, await agents.list_agents(session, cursor, limit))
 
 
 @router.get("/{agent_id}", operation_id="getAgent", responses=problems(404))

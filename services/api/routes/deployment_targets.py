@@ -12,10 +12,11 @@ from services.api.deps import DEFAULT_PAGE, Cursor, Limit, Operator, ResourcesDe
 from services.api.schemas.agents import (
     DeploymentPublic,
     DeploymentTargetCreate,
+    DeploymentTargetPage,
     DeploymentTargetPublic,
     DeploymentTargetUpdate,
 )
-from services.api.schemas.common import PageOf, problems
+from services.api.schemas.common import problems
 from shared.domain import deployment_targets as targets
 from shared.domain.deployment_config import InvalidTarget
 from shared.models import DeploymentTarget
@@ -58,9 +59,9 @@ async def create_target(
 @router.get("", operation_id="listDeploymentTargets", responses=problems())
 async def list_targets(
     session: SessionDep, _operator: Operator, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
-) -> PageOf[DeploymentTargetPublic]:
+) -> DeploymentTargetPage:
     page = await targets.list_targets(session, cursor, limit)
-    return PageOf[DeploymentTargetPublic](items=await _shown(session, list(page.items)),
+    return DeploymentTargetPage(items=await _shown(session, list(page.items)),
                                           next_cursor=page.next_cursor)
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field, SecretStr
 
-from services.api.schemas.common import ApiModel
+from services.api.schemas.common import ApiModel, PageOf
 from shared.models.agents import AGENT_NAME_LENGTH, TARGET_NAME_LENGTH
 from shared.states import AgentTaskKind, DeploymentKind, DeploymentStatus
 
@@ -118,3 +118,11 @@ class DeploymentTargetPublic(ApiModel):
     deployments: list[DeploymentPublic]
     created_at: datetime
     updated_at: datetime
+
+
+class AgentPage(PageOf[AgentPublic]):
+    """A page of agents."""
+
+
+class DeploymentTargetPage(PageOf[DeploymentTargetPublic]):
+    """A page of deployment targets."""
