@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.notifier.context import Notifier
 from services.notifier.render import email_message, render_email, webhook_body
@@ -145,7 +146,16 @@ async def _record(notifier: Notifier, delivery_id: UUID, outcome: SendOutcome) -
 
 
 async def deliver_one(notifier: Notifier, delivery_id: UUID) -> SendOutcome | None:
-    prepared = await _prepare(notifier, delivery_id, notifier.clock())
+    """Send one claimed delivery and record what became of it. A message that cannot even
+    be built is a bug: logged with its traceback, and the delivery is dead, not retried."""
+    try:
+        prepared = await _prepare(notifier, delivery_id, notifier.clock())
+    except SQLAlchemyError:
+        raise  # the database: the lease runs out and the delivery is tried again
+    except Exception as exc:
+        logger.exception("notification.build_failed", extra={"delivery_id": str(delivery_id)})
+        prepared = Prepared(delivery_id, Channel.EMAIL, "",
+                            refusal=f"the message could not be built: {type(exc).__name__}")
     if prepared is None:
         return None
     outcome = await _send(notifier, prepared, notifier.clock())

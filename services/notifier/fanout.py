@@ -33,11 +33,12 @@ def rule_view(rule: NotificationRule) -> RuleView:
 
 
 def event_view(event: NotificationEvent, contacts: dict[str, str | None]) -> EventView:
-    data = event.data
+    data = event.data if isinstance(event.data, dict) else {}
     threshold = data.get("threshold_days")
+    names = data.get("names")
     return EventView(
         id=event.id, type=event.type, certificate_id=event.certificate_id,
-        names=tuple(str(n) for n in data.get("names") or ()),
+        names=tuple(str(n) for n in names) if isinstance(names, list) else (),
         threshold_days=threshold if isinstance(threshold, int) else None,
         contact_email=contacts.get(str(data.get("acme_account_id"))),
     )

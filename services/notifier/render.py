@@ -84,7 +84,8 @@ def expires_in(seconds: object) -> str:
 
 def values_of(event: EventType, data: dict[str, Any], occurred_at: datetime,
               threshold_days: int | None) -> _Values:
-    names = [str(n) for n in data.get("names") or []]
+    listed = data.get("names")
+    names = [str(n) for n in listed] if isinstance(listed, list) else []
     values = _Values({key: _one_line(value) for key, value in data.items()
                       if value is not None and not isinstance(value, dict | list)})
     values.update(

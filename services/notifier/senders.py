@@ -94,16 +94,19 @@ async def post_webhook(settings: Settings, call: WebhookCall, now: datetime) -> 
     }
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     try:
-        async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds,
-                                     follow_redirects=False, trust_env=False) as client:
-            response = await client.post(target.pinned_url, content=call.body, headers=headers,
-                                         extensions=extensions)
+        async with (
+            httpx.AsyncClient(timeout=settings.webhook_timeout_seconds,
+                              follow_redirects=False, trust_env=False) as client,
+            # Streamed and never read: only the status counts, whatever size the body.
+            client.stream("POST", target.pinned_url, content=call.body, headers=headers,
+                          extensions=extensions) as response,
+        ):
+            status, phrase = response.status_code, response.reason_phrase
     except httpx.HTTPError as exc:
         return transient(f"webhook unreachable: {type(exc).__name__}: {exc}")
-    status = response.status_code
     if 200 <= status < 300:
         return SENT
-    reason = f"webhook answered {status} {response.reason_phrase}".strip()
+    reason = f"webhook answered {status} {phrase}".strip()
     if status >= 500 or status in _TRANSIENT_HTTP:
         return transient(reason)
     return permanent(reason)

@@ -112,6 +112,11 @@ def test_issue_renew_revoke_in_all_in_one(smtp: SmtpServer, hooks: WebhookReceiv
         time.sleep(2)  # more sweeps and polls: nothing is sent again
         assert len(smtp.to(TEAM)) == 3
         assert len(hooks.calls) == len(ids)
+        secret = created["secret"].removeprefix("whsec_").encode()
+        stored = list((stack.log_dir / "data").glob("certkeeper.db*"))
+        assert stored, "no database file to look at"
+        for path in [*stack.log_dir.glob("*.log"), *stored]:
+            assert secret not in path.read_bytes(), f"the webhook secret is in {path.name}"
 
 
 def test_rules_are_refused_before_anything_is_written(embedded: Stack) -> None:

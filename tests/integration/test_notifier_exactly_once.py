@@ -104,3 +104,15 @@ async def test_a_killed_notifier_leaves_one_message_to_send_again(
     survivor.clock = lambda: killed.clock() + killed.lease + timedelta(seconds=1)
     assert await deliver_due(survivor) == 1  # once the lease ran out
     assert Counter(r.recipients[0] for r in smtp.received) == Counter(RECIPIENTS)
+
+
+
+async def test_a_malformed_snapshot_is_still_told_and_blocks_nothing(
+        runtime: Runtime, smtp: SmtpServer) -> None:
+    """An event whose snapshot lacks what templates expect (``names`` not a list) is sent
+    with what there is; it does not stop the outbox for the events after it."""
+    async with runtime.sessions.begin() as session:
+        emit(session, EventType.CERTIFICATE_ISSUED, names=5)
+    await _one_event_for_everyone(runtime)
+    assert await notify_once(notifier(runtime)) == 2 * len(RECIPIENTS)
+    assert "Certificate for (no name) issued" in {m.subject for m in smtp.received}
