@@ -25,6 +25,7 @@ from services.notifier.senders import (
     post_webhook,
     send_email,
 )
+from shared import metrics
 from shared.domain.notifications import retry_delay
 from shared.domain.notifications_webhooks import InvalidWebhookSecret, secret_bytes
 from shared.models import NotificationDelivery, NotificationEvent, NotificationRule
@@ -139,7 +140,8 @@ async def _record(notifier: Notifier, delivery_id: UUID, outcome: SendOutcome) -
             else:
                 delivery.status, delivery.last_error = DeliveryStatus.FAILED, outcome.reason
                 delivery.next_attempt_at = now + delay
-        status = delivery.status
+        status, channel = delivery.status, delivery.channel
+    metrics.notification_sent(channel.value, status.value)
     log = logger.info if status is DeliveryStatus.SENT else logger.warning
     log("notification.delivery", extra={
         "delivery_id": str(delivery_id), "status": status.value, "reason": outcome.reason})

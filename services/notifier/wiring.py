@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from services.notifier.context import Notifier
 from services.notifier.notifier import run_notifier
 from shared.config import Settings
+from shared.metrics_server import metrics_listener
 from shared.runtime import Runtime, build_runtime, stop_on_signals
 
 
@@ -32,7 +33,8 @@ async def run_notifier_worker(settings: Settings) -> None:
     stop = stop_on_signals()
     runtime = build_runtime(settings)
     try:
-        async with running_notifier(settings, runtime, stop):
-            await stop.wait()
+        with metrics_listener(settings):
+            async with running_notifier(settings, runtime, stop):
+                await stop.wait()
     finally:
         await runtime.aclose()

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from services.notifier.deliveries import claim_next
@@ -90,7 +91,15 @@ async def test_a_claimed_delivery_is_not_claimed_by_a_second_notifier(world: Wor
     assert await claim_next(second, now + first.lease + timedelta(seconds=1)) == claimed
 
 
+def counted(outcome: str) -> float:
+    """The process's ``certkeeper_notifications_total`` for email with this outcome."""
+    value = REGISTRY.get_sample_value(
+        "certkeeper_notifications_total", {"channel": "email", "outcome": outcome})
+    return value or 0.0
+
+
 async def test_smtp_451_is_retried_then_sent(world: World) -> None:
+    failed, sent = counted("failed"), counted("sent")
     await world.email_rule("a@example.org")
     world.smtp.refuse_next("451 4.3.0 try again later")
     await world.issue()
@@ -104,6 +113,7 @@ async def test_smtp_451_is_retried_then_sent(world: World) -> None:
     [delivery] = await world.deliveries()
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENT, 2)
     assert len(world.smtp.received) == 1
+    assert (counted("failed") - failed, counted("sent") - sent) == (1, 1)  # the metric
 
 
 async def test_smtp_550_is_dead_with_the_reason(world: World) -> None:
