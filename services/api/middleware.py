@@ -1,9 +1,8 @@
 """The gate in front of the app: name the request, authenticate ``/v1`` before any body is
 read, cap bodies.
 
-Every request gets a request id: the client's ``X-Request-ID`` when it is a short token of
-safe characters, a new one otherwise. It is answered in ``X-Request-ID`` and recorded with
-every audit event the request writes.
+The request id :class:`services.api.observe.Observe` gave the request (outside this gate)
+is handed on in the request state, so every audit event the request writes records it.
 
 A pure ASGI middleware, so it decides before FastAPI reads the body: a request under
 ``/v1`` without a valid bearer token gets a 401 problem at once (its body never read), and
@@ -15,10 +14,7 @@ up once. A body within the limit is read here and handed on whole.
 
 from __future__ import annotations
 
-import re
-import uuid
-
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.deps import PRINCIPAL_STATE, REQUEST_ID_STATE, AppResources
@@ -26,6 +22,7 @@ from services.api.problems import render_problem
 from shared.db_errors import database_problem
 from shared.domain.tokens import Principal
 from shared.errors import Problem, Unauthenticated
+from shared.logs import request_id_var
 
 MAX_BODY_BYTES = 256 * 1024
 GUARDED_PREFIX = "/v1/"
@@ -40,15 +37,6 @@ class PayloadTooLarge(Problem):
     status = 413
 
 
-REQUEST_ID_HEADER = "x-request-id"
-_REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-
-
-def request_id_of(scope: Scope) -> str:
-    given = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
-    return given if _REQUEST_ID_SHAPE.fullmatch(given) else uuid.uuid4().hex
-
-
 class RequestGate:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -58,9 +46,7 @@ class RequestGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_of(scope)
-        scope.setdefault("state", {})[REQUEST_ID_STATE] = request_id
-        send = _with_request_id(send, request_id)
+        scope.setdefault("state", {})[REQUEST_ID_STATE] = request_id_var.get()
         try:
             path = str(scope["path"])
             if path.startswith(GUARDED_PREFIX) and not path.startswith(AGENT_PREFIX):
@@ -93,16 +79,6 @@ class RequestGate:
             if not message.get("more_body", False):
                 whole: Message = {"type": "http.request", "body": b"".join(chunks)}
                 return _replay(whole, receive)
-
-
-def _with_request_id(send: Send, request_id: str) -> Send:
-    async def sending(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = MutableHeaders(scope=message)
-            headers[REQUEST_ID_HEADER] = request_id
-        await send(message)
-
-    return sending
 
 
 def _replay(first: Message, receive: Receive) -> Receive:

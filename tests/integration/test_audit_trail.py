@@ -64,6 +64,20 @@ async def test_a_key_export_is_audited_with_the_caller_and_request_id(api: Api) 
     assert len(event["hash"]) == 64 and len(event["prev_hash"]) == 64
 
 
+async def test_a_request_without_an_id_is_audited_with_the_id_it_was_answered_with(
+    api: Api,
+) -> None:
+    _token_id, token = await api.token(Role.OPERATOR, "anonymous-trace")
+    cert = await api.certificate()
+    response = await api.client(token).get(f"/v1/certificates/{cert}/private-key")
+    made = response.headers["x-request-id"]
+    assert response.status_code == 200 and len(made) == 32
+    admin = api.client((await api.token(Role.ADMIN, "auditor-2"))[1])
+    page = (await admin.get("/v1/audit-events", params={
+        "action": "certificate.private_key_exported", "target_id": str(cert)})).json()
+    assert [event["request_id"] for event in page["items"]] == [made]
+
+
 async def test_events_filter_and_page(api: Api) -> None:
     token_id, token = await api.token(Role.ADMIN, "root")
     admin = api.client(token)
