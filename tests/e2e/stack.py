@@ -123,6 +123,23 @@ class Stack:
         raise AssertionError(f"request {request_id} stuck after {timeout}s: {body}\n"
                              + self.logs())
 
+    def issue(self, name: str, **fields: Any) -> dict[str, Any]:
+        """Ask for an EC certificate for ``name`` (plus ``fields``) and wait until it is
+        issued; returns the request."""
+        created = self.client().post("/v1/certificate-requests",
+                                     json={"common_name": name, "key_type": "ec", **fields})
+        assert created.status_code == 202, created.text
+        done = self.wait_final(created.json()["id"])
+        assert done["status"] == "issued", done
+        return done
+
+    def issued_certificate(self, name: str, **fields: Any) -> dict[str, Any]:
+        """As :meth:`issue`, and returns the certificate."""
+        done = self.issue(name, **fields)
+        cert: dict[str, Any] = self.client().get(
+            f"/v1/certificates/{done['certificate_id']}").json()
+        return cert
+
     def wait_certificate(
         self, certificate_id: str, done: Callable[[dict[str, Any]], bool], timeout: float
     ) -> dict[str, Any]:

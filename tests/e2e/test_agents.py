@@ -76,13 +76,6 @@ def _target(rig: AgentRig, name: str, server: TlsServer, domain: str, **config: 
     return dict(response.json())
 
 
-def _issue(stack: Stack, name: str) -> dict[str, Any]:
-    response = stack.client().post("/v1/certificate-requests",
-                                   json={"common_name": name, "key_type": "ec"})
-    assert response.status_code == 202, response.text
-    done = stack.wait_final(response.json()["id"])
-    assert done["status"] == "issued", done
-    return dict(stack.client().get(f"/v1/certificates/{done['certificate_id']}").json())
 
 
 def _deployment(stack: Stack, target_id: str, certificate_id: str, wanted: set[str],
@@ -117,7 +110,7 @@ def test_http01_through_the_agent_then_deployed_reloaded_and_confirmed(rig: Agen
     with tls_server(rig.logs / "www", "www.web.example.test", rig.logs / "tls-www.log") as tls:
         target = _target(rig, "www files", tls, "web.example.test",
                          reload_command=["kill", "-HUP", str(tls.pid)])
-        cert = _issue(stack, "www.web.example.test")
+        cert = stack.issued_certificate("www.web.example.test")
         done = _deployment(stack, target["id"], cert["id"], {"confirmed", "failed",
                                                               "unconfirmed"})
         assert done["status"] == "confirmed", done
@@ -139,7 +132,7 @@ def test_a_reload_that_keeps_the_old_certificate_is_unconfirmed(rig: AgentRig) -
     with tls_server(rig.logs / "old", "old.web.example.test", rig.logs / "tls-old.log") as tls:
         target = _target(rig, "no reload", tls, "old.web.example.test",
                          reload_command=["true"], confirm_grace_seconds=1)
-        cert = _issue(stack, "old.web.example.test")
+        cert = stack.issued_certificate("old.web.example.test")
         done = _deployment(stack, target["id"], cert["id"], {"confirmed", "failed",
                                                               "unconfirmed"})
         assert done["status"] == "unconfirmed", done
@@ -153,7 +146,7 @@ def test_a_failing_reload_is_a_failed_deployment_with_its_output(rig: AgentRig) 
     with tls_server(rig.logs / "bad", "bad.web.example.test", rig.logs / "tls-bad.log") as tls:
         target = _target(rig, "bad reload", tls, "bad.web.example.test",
                          reload_command=["sh", "-c", "echo cannot reload >&2; exit 3"])
-        cert = _issue(stack, "bad.web.example.test")
+        cert = stack.issued_certificate("bad.web.example.test")
         done = _deployment(stack, target["id"], cert["id"], {"confirmed", "failed",
                                                               "unconfirmed"})
         assert done["status"] == "failed", done
@@ -194,7 +187,7 @@ def test_a_renewal_is_deployed_and_confirmed_again(rig: AgentRig) -> None:
     stack = rig.stack
     with tls_server(rig.logs / "renew", "renew.web.example.test",
                     rig.logs / "tls-renew.log") as tls:
-        first = _issue(stack, "renew.web.example.test")
+        first = stack.issued_certificate("renew.web.example.test")
         response = stack.client().post("/v1/deployment-targets", json={
             "name": "renewed files", "kind": "agent", "certificate_id": first["id"],
             "config": {"agent_id": rig.agent_id, "fullchain_path": str(tls.cert_path),
@@ -238,7 +231,7 @@ def test_webroot_mode_behind_a_separate_static_file_server() -> None:
                 "domain": "static.example.test", "agent_id": agent["id"]})
             assert mapped.status_code == 201, mapped.text
             with running_agent(work / "state", work / "agent.log", "--webroot", str(webroot)):
-                _issue(stack, "static.example.test")
+                stack.issued_certificate("static.example.test")
                 challenges = webroot / ".well-known" / "acme-challenge"
                 wait_until(lambda: not any(challenges.iterdir()), 10, "token cleanup",
                            work / "agent.log")

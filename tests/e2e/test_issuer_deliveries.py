@@ -48,13 +48,6 @@ def _target(stack: Stack, kubeconfig: Path, name: str, namespace: str, domain: s
     return dict(response.json())
 
 
-def _issue(stack: Stack, name: str) -> dict[str, Any]:
-    response = stack.client().post("/v1/certificate-requests",
-                                   json={"common_name": name, "key_type": "ec"})
-    assert response.status_code == 202, response.text
-    done = stack.wait_final(response.json()["id"])
-    assert done["status"] == "issued", done
-    return dict(stack.client().get(f"/v1/certificates/{done['certificate_id']}").json())
 
 
 def _deployment(stack: Stack, target_id: str, wanted: str, timeout: float = 30
@@ -71,7 +64,7 @@ def _deployment(stack: Stack, target_id: str, wanted: str, timeout: float = 30
 def test_a_tls_secret_is_applied_server_side(kube_rig: tuple[Stack, FakeKube, Path]) -> None:
     stack, kube, kubeconfig = kube_rig
     target = _target(stack, kubeconfig, "shop", "web", "shop.example.test")
-    cert = _issue(stack, "www.shop.example.test")
+    cert = stack.issued_certificate("www.shop.example.test")
 
     done = _deployment(stack, target["id"], "deployed")
 
@@ -96,7 +89,7 @@ def test_rbac_denial_is_a_clear_failure_retried_later(
 ) -> None:
     stack, _kube, kubeconfig = kube_rig
     target = _target(stack, kubeconfig, "denied", "payments", "denied.example.test")
-    _issue(stack, "denied.example.test")
+    stack.issued_certificate("denied.example.test")
 
     done = _deployment(stack, target["id"], "failed")
 
@@ -111,7 +104,7 @@ def test_a_secret_owned_by_another_manager_is_a_conflict_not_taken_over(
     stack, kube, kubeconfig = kube_rig
     kube.own("web", "owned-tls", "kubectl-client-side-apply")
     target = _target(stack, kubeconfig, "owned", "web", "owned.example.test")
-    _issue(stack, "owned.example.test")
+    stack.issued_certificate("owned.example.test")
 
     done = _deployment(stack, target["id"], "failed")
 
@@ -158,7 +151,7 @@ def test_a_webhook_gets_the_signed_certificate_without_the_key(
             "config": {"url": url}, "secret": secret})
         assert response.status_code == 201, response.text
         assert response.json()["secret_set"] == ["secret"] and "whsec" not in response.text
-        cert = _issue(stack, "hook.example.test")
+        cert = stack.issued_certificate("hook.example.test")
         _deployment(stack, response.json()["id"], "deployed")
     headers, body = handler.received[0]
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
@@ -181,7 +174,7 @@ def test_a_failing_webhook_is_failed_and_retried(
             "name": "broken hook", "kind": "webhook", "domains": ["broken.example.test"],
             "config": {"url": url, "include_private_key": True}, "secret": secret})
         assert response.status_code == 201, response.text
-        _issue(stack, "broken.example.test")
+        stack.issued_certificate("broken.example.test")
         done = _deployment(stack, response.json()["id"], "failed")
     assert "500" in done["error"]["detail"] and done["next_run_at"] is not None
     assert "key_pem" in json.loads(handler.received[0][1])["data"]

@@ -27,16 +27,10 @@ def _value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def _issue(stack: Stack, name: str) -> dict[str, object]:
-    created = stack.client().post("/v1/certificate-requests", json={"common_name": name})
-    assert created.status_code == 202, created.text
-    done = stack.wait_final(created.json()["id"])
-    assert done["status"] == "issued", done
-    return done
 
 
 def test_api_metrics_after_an_issuance(embedded: Stack) -> None:
-    done = _issue(embedded, "metrics.example.test")
+    done = embedded.issue("metrics.example.test")
     cert = embedded.client().get(f"/v1/certificates/{done['certificate_id']}").json()
     response = httpx.get(f"{embedded.base_url}/metrics", timeout=10)
     assert response.status_code == 200
@@ -83,7 +77,7 @@ def test_a_worker_serves_its_metrics_on_its_own_port(prod: Stack) -> None:
                            prod.log_dir / "metrics-worker.log")
     worker.start()
     try:
-        _issue(prod, "worker-metrics.example.test")
+        prod.issue("worker-metrics.example.test")
         url = f"http://127.0.0.1:{port}/metrics"
         samples = _samples(httpx.get(url, timeout=5).text)
         assert _value(samples, "certkeeper_acme_client_request_count_total",

@@ -16,21 +16,11 @@ from tests.e2e.db import query
 from tests.e2e.stack import Stack
 
 
-def _issue(stack: Stack, name: str, **fields: Any) -> dict[str, Any]:
-    with stack.client() as client:
-        created = client.post("/v1/certificate-requests",
-                              json={"common_name": name, "key_type": "ec", **fields})
-    assert created.status_code == 202, created.text
-    done = stack.wait_final(created.json()["id"])
-    assert done["status"] == "issued", done
-    return done
-
-
 @pytest.fixture(scope="module")
 def issued(prod: Stack) -> list[dict[str, Any]]:
     names = ["list-a.example.test", "list-b.example.test", "bücher.example.test"]
     with ThreadPoolExecutor(3) as pool:
-        return list(pool.map(lambda n: _issue(prod, n), names))
+        return list(pool.map(prod.issue, names))
 
 
 def test_domain_filter_finds_exactly_the_certificate(prod: Stack, issued: list[Any]) -> None:

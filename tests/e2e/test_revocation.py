@@ -26,15 +26,6 @@ def stack() -> Iterator[Stack]:
         yield with_account(started)
 
 
-def _issue(stack: Stack, name: str) -> dict[str, Any]:
-    client = stack.client()
-    created = client.post("/v1/certificate-requests",
-                          json={"common_name": name, "key_type": "ec"})
-    assert created.status_code == 202, created.text
-    done = stack.wait_final(created.json()["id"])
-    assert done["status"] == "issued", done
-    cert: dict[str, Any] = client.get(f"/v1/certificates/{done['certificate_id']}").json()
-    return cert
 
 
 def _proxy(stack: Stack) -> FaultProxy:
@@ -48,7 +39,7 @@ def _ca_status(stack: Stack, serial: str) -> tuple[str, int | None]:
 
 
 def test_revoke_with_the_account_key_is_confirmed_by_the_ca(stack: Stack) -> None:
-    cert = _issue(stack, "revoke-account.example.test")
+    cert = stack.issued_certificate("revoke-account.example.test")
     client = stack.client()
     assert _ca_status(stack, cert["serial"])[0] == "Valid"
     revoked = client.post(f"/v1/certificates/{cert['id']}/revoke", json={"reason": "superseded"})
@@ -68,7 +59,7 @@ def test_revoke_with_the_account_key_is_confirmed_by_the_ca(stack: Stack) -> Non
 
 
 def test_key_compromise_is_signed_with_the_certificates_own_key(stack: Stack) -> None:
-    cert = _issue(stack, "revoke-key.example.test")
+    cert = stack.issued_certificate("revoke-key.example.test")
     client = stack.client()
     before = len(_proxy(stack).signed_to(REVOKE))
     revoked = client.post(f"/v1/certificates/{cert['id']}/revoke",
@@ -94,7 +85,8 @@ def _spki(key: Any) -> bytes:
 
 @pytest.mark.parametrize("reason", ["keyCompromise", "privilege_withdrawn", "", None, 1])
 def test_reasons_outside_the_list_are_refused(stack: Stack, reason: Any) -> None:
-    cert = _issue(stack, "revoke-bad.example.test") if reason == "keyCompromise" else None
+    cert = (stack.issued_certificate("revoke-bad.example.test")
+            if reason == "keyCompromise" else None)
     target = cert["id"] if cert else _any_active(stack)
     before = len(_proxy(stack).signed_to(REVOKE))
     refused = stack.client().post(f"/v1/certificates/{target}/revoke", json={"reason": reason})
@@ -106,11 +98,13 @@ def test_reasons_outside_the_list_are_refused(stack: Stack, reason: Any) -> None
 
 def _any_active(stack: Stack) -> str:
     items = stack.client().get("/v1/certificates", params={"status": "active"}).json()["items"]
-    return str(items[0]["id"]) if items else str(_issue(stack, "revoke-any.example.test")["id"])
+    if items:
+        return str(items[0]["id"])
+    return str(stack.issued_certificate("revoke-any.example.test")["id"])
 
 
 def test_delete_destroys_the_key_and_keeps_a_tombstone(stack: Stack) -> None:
-    old, new = (_issue(stack, f"delete-{n}.example.test") for n in ("old", "new"))
+    old, new = (stack.issued_certificate(f"delete-{n}.example.test") for n in ("old", "new"))
     # As a renewal links them: the new certificate replaces the old one.
     query(stack, f"UPDATE certificates SET replaces_id = '{old['id']}' WHERE id = '{new['id']}'")
     [[sealed]] = query(stack, "SELECT encode(private_key_sealed, 'hex') FROM certificates "
@@ -137,7 +131,7 @@ def test_delete_destroys_the_key_and_keeps_a_tombstone(stack: Stack) -> None:
 def test_deleting_a_renewal_keeps_the_certificate_it_replaced(stack: Stack) -> None:
     """Found by the fuzzer: the renewed certificate points at its renewal
     (``replaced_by_id``); deleting the renewal must clear that pointer, not fail."""
-    old, new = (_issue(stack, f"renewal-{n}.example.test") for n in ("old", "new"))
+    old, new = (stack.issued_certificate(f"renewal-{n}.example.test") for n in ("old", "new"))
     query(stack, f"UPDATE certificates SET replaces_id = '{old['id']}' WHERE id = '{new['id']}'")
     query(stack, f"UPDATE certificates SET replaced_by_id = '{new['id']}' "
                  f"WHERE id = '{old['id']}'")
@@ -149,7 +143,7 @@ def test_deleting_a_renewal_keeps_the_certificate_it_replaced(stack: Stack) -> N
 
 
 def test_delete_with_revoke_revokes_first(stack: Stack) -> None:
-    cert = _issue(stack, "delete-revoke.example.test")
+    cert = stack.issued_certificate("delete-revoke.example.test")
     deleted = stack.client().delete(f"/v1/certificates/{cert['id']}", params={"revoke": "true"})
     assert deleted.status_code == 204, deleted.text
     assert _ca_status(stack, cert["serial"]) == ("Revoked", 5)
