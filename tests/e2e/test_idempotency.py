@@ -114,3 +114,20 @@ def test_malformed_keys_are_refused(prod: Stack) -> None:
         assert answer.status_code == 422, (key, answer.text)
         assert answer.headers["content-type"] == "application/problem+json"
     assert _lineages(prod, "idem-bad.example.test") == 0
+
+
+def test_concurrent_duplicates_make_one_request_on_sqlite(embedded: Stack) -> None:
+    """all-in-one on SQLite: the same constraint decides."""
+    key, body = str(uuid.uuid4()), {"common_name": "idem-lite.example.test", "key_type": "ec"}
+
+    def one(_: int) -> httpx.Response:
+        with httpx.Client(base_url=embedded.base_url, timeout=30,
+                          headers={"Authorization": f"Bearer {embedded.admin_token}"}) as client:
+            return _post(client, key, body)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(one, range(6)))
+    assert {a.status_code for a in answers} <= {202, 409}, [a.text for a in answers]
+    [request_id] = {a.json()["id"] for a in answers if a.status_code == 202}
+    assert embedded.wait_final(request_id)["status"] == "issued"
+

@@ -166,3 +166,14 @@ def test_bad_rollover_bodies_are_refused_before_the_ca(stack: Stack) -> None:
     assert missing.status_code == 404
     assert _keys(stack, account_id) == before
     assert len(stack.proxy.signed_to(KEY_CHANGE)) == changes
+
+
+def test_rollover_then_issue_on_sqlite(embedded: Stack) -> None:
+    """The account key rollover on SQLite (all-in-one); the next request issues."""
+    client = embedded.client()
+    account = client.get("/v1/acme-accounts").json()["items"][0]
+    rolled = client.post(f"/v1/acme-accounts/{account['id']}/key-rollover", json={})
+    assert rolled.status_code == 200, rolled.text
+    created = client.post("/v1/certificate-requests",
+                          json={"common_name": "lite-roll.example.test", "key_type": "ec"})
+    assert embedded.wait_final(created.json()["id"])["status"] == "issued"

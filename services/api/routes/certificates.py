@@ -40,7 +40,9 @@ async def list_certificates(
     session: SessionDep,
     viewer: Viewer,
     status: CertificateStatus | None = Query(None),  # noqa: B008
-    domain: str | None = Query(None, description="Certificates that contain this exact name"),
+    domain: str | None = Query(
+        None, max_length=1024, description="Certificates that contain this exact name"
+    ),
     expires_before: UtcDatetime | None = Query(  # noqa: B008
         None, description="RFC 3339 time with an offset, e.g. 2030-01-01T00:00:00Z"
     ),
