@@ -113,6 +113,7 @@ def _known_ids_section(known_ids: dict[str, list[str]]) -> str:
 def assert_clean(done: subprocess.CompletedProcess[str], stack: Stack) -> None:
     """Schemathesis found nothing, and the api logged no unhandled error."""
     assert done.returncode == 0, done.stdout[-15000:] + done.stderr[-3000:]
+    print(done.stdout[-2500:])  # schemathesis's summary (cases generated, checks), with -s
     for log in stack.log_dir.glob("*.log"):
         assert "api.unhandled" not in log.read_text(errors="replace"), stack.logs()
 
