@@ -1,7 +1,9 @@
 """Who may call which route, as the routes themselves declare it, and the audit of refusals.
 
 A route declares its access with a dependency: ``Viewer``, ``Operator`` or ``Admin``
-(a :class:`~services.api.deps.RoleCheck`), or ``Public`` for the few routes anyone may call.
+(a :class:`~services.api.deps.RoleCheck`), ``Public`` for the few routes anyone may call,
+or ``AgentAuth`` for the agent API (agents' own credentials). A role route that is not
+filtered by domain also declares ``Unscoped``: a token limited to domains gets a 403.
 :func:`route_access` reads that declaration back, so the README's table and the test that
 tries every route with every role and scope come from the app's own route list: a route
 that declares nothing has no access and fails that test.
@@ -27,10 +29,12 @@ from fastapi.routing import iter_route_contexts
 from services.api.deps import (
     AppResources,
     RoleCheck,
+    agent_route,
     caller_of,
     certificate_in_scope,
     public_route,
     request_in_scope,
+    unscoped_only,
 )
 from shared.domain import audit
 from shared.domain.scope import OutOfScope
@@ -59,10 +63,12 @@ class RouteAccess:
     scoped_target: str | None  # the row type hidden (404) outside a token's scope
     framework: bool = False  # FastAPI's own route (OpenAPI document, docs)
     path_params: frozenset[str] = frozenset()
+    agent: bool = False  # the agent API: the agent's own credential, never an API token
+    unscoped_only: bool = False  # a token limited to domains is refused (403)
 
     @property
     def declared(self) -> bool:
-        return self.public != (self.role is not None)
+        return [self.public, self.role is not None, self.agent].count(True) == 1
 
 
 def _path_params(dependant: Dependant) -> set[str]:
@@ -94,7 +100,8 @@ def route_access(route: Any) -> list[RouteAccess]:
         RouteAccess(method=method, path=str(route.path), operation_id=getattr(
                         route, "operation_id", None),
                     public=public_route in calls, role=role, scoped_target=scoped,
-                    framework=dependant is None, path_params=frozenset(params))
+                    framework=dependant is None, path_params=frozenset(params),
+                    agent=agent_route in calls, unscoped_only=unscoped_only in calls)
         for method in sorted(route.methods or ())
     ]
 

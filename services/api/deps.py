@@ -129,6 +129,24 @@ async def public_route() -> None:
 Public = Depends(public_route)
 
 
+async def agent_route() -> None:
+    """Declares a route of the agent API: its caller is an agent, with its enrollment token
+    or its own credential (checked by the route), never an API token."""
+
+
+AgentAuth = Depends(agent_route)
+
+
+async def unscoped_only(principal: Annotated[Principal, Depends(get_principal)]) -> None:
+    """Declares a route that is not filtered by domain: a token limited to domains gets a
+    403 there (what it would see or make is not bounded by its domains)."""
+    if principal.domains:
+        raise Forbidden("a token limited to domains cannot use this route")
+
+
+Unscoped = Depends(unscoped_only)
+
+
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]

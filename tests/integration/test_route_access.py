@@ -57,10 +57,12 @@ def expected(access: RouteAccess, caller: Caller) -> int | None:
     """The status the gate answers, or None when the caller must get past it."""
     if access.public:
         return None
-    if caller.role is None:
-        return 401
+    if caller.role is None or access.agent:
+        return 401  # no token; or an API token where only an agent's credential is taken
     assert access.role is not None
     if not caller.role.allows(access.role):
+        return 403
+    if caller.scope != "all" and access.unscoped_only:
         return 403
     if caller.scope == "out" and access.operation_id in NAMES_IN_BODY:
         return 403
@@ -94,6 +96,9 @@ def test_every_route_declares_its_access() -> None:
         for param, target in SCOPED_PATH_PARAMS.items():
             if param in access.path_params:
                 assert access.scoped_target == target, f"{access.path}: {param} unchecked"
+        if access.agent:
+            assert access.path.startswith("/v1/agent/"), access
+            continue
         if access.method != "GET" or access.path.endswith("/private-key"):
             assert access.role in {Role.OPERATOR, Role.ADMIN}, (
                 f"{access.method} {access.path}: viewers only read, never private keys"

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.deps import AppResources, ResourcesDep, bearer
+from services.api.deps import AgentAuth, AppResources, ResourcesDep, bearer
 from services.api.schemas.agents import (
     AgentEnrolled,
     AgentTaskOut,
@@ -32,7 +32,7 @@ from shared.models.base import utcnow
 from shared.roles import Role
 from shared.states import AgentTaskKind
 
-router = APIRouter(prefix="/v1/agent", tags=["agent"])
+router = APIRouter(prefix="/v1/agent", tags=["agent"], dependencies=[AgentAuth])
 
 MAX_WAIT_SECONDS = 60.0
 DEFAULT_WAIT_SECONDS = 25.0

@@ -8,7 +8,15 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.deps import DEFAULT_PAGE, Cursor, Limit, Operator, ResourcesDep, SessionDep
+from services.api.deps import (
+    DEFAULT_PAGE,
+    Cursor,
+    Limit,
+    Operator,
+    ResourcesDep,
+    SessionDep,
+    Unscoped,
+)
 from services.api.schemas.agents import (
     DeploymentPublic,
     DeploymentTargetCreate,
@@ -22,7 +30,8 @@ from shared.domain.deployment_config import InvalidTarget
 from shared.models import DeploymentTarget
 from shared.models.base import utcnow
 
-router = APIRouter(prefix="/v1/deployment-targets", tags=["deployment-targets"])
+router = APIRouter(prefix="/v1/deployment-targets", tags=["deployment-targets"],
+                   dependencies=[Unscoped])
 
 
 async def _shown(session: AsyncSession, rows: list[DeploymentTarget]

@@ -4,14 +4,15 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from services.api.deps import DEFAULT_PAGE, Cursor, Limit, Operator, SessionDep
+from services.api.deps import DEFAULT_PAGE, Cursor, Limit, Operator, SessionDep, Unscoped
 from services.api.schemas.common import page_of, problems
 from services.api.schemas.notifications import NotificationPage
 from shared.domain import notifications_rules as rules
 from shared.models.notifications import EventType
 from shared.states import DeliveryStatus
 
-router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+router = APIRouter(prefix="/v1/notifications", tags=["notifications"],
+                   dependencies=[Unscoped])
 
 
 @router.get("", operation_id="listNotifications", responses=problems())
