@@ -22,10 +22,10 @@ PROBE_INTERVAL_SECONDS = 1.0
 class Served:
     endpoint: str
     serial: str | None
-    error: str | None
+    failure: str | None  # why nothing could be read from the endpoint
 
     def report(self) -> dict[str, str | None]:
-        return {"endpoint": self.endpoint, "serial": self.serial, "error": self.error}
+        return {"endpoint": self.endpoint, "serial": self.serial, "failure": self.failure}
 
 
 def _context() -> ssl.SSLContext:

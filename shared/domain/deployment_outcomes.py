@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from shared.errors import PROBLEM_BASE
 from shared.states import DeploymentStatus
 
 MAX_DEPLOY_ATTEMPTS = 8
@@ -24,6 +25,15 @@ class Verdict:
     event: str | None  # what the notifier is told, if anything
 
 
+def deployment_problem(detail: str, *, unconfirmed: bool = False, **extensions: Any
+                       ) -> dict[str, Any]:
+    """A deployment's ``error``, a problem document like every error the API shows."""
+    slug, title = (("deployment-unconfirmed", "The deployed certificate is not the one served")
+                   if unconfirmed else ("deployment-failed", "The deployment failed"))
+    return {"type": PROBLEM_BASE + slug, "title": title, "status": 502, "detail": detail,
+            **extensions}
+
+
 def normalize_serial(serial: str) -> str:
     """Serials compare as lower-case hex without leading zeros or colons."""
     return serial.replace(":", "").lower().lstrip("0") or "0"
@@ -37,7 +47,7 @@ def deploy_verdict(ok: bool, result: dict[str, Any], expected_serial: str) -> Ve
     if not ok:
         detail = str(result.get("detail") or "the agent reported a failure")
         return Verdict(DeploymentStatus.FAILED, None,
-                       {"detail": detail, "reload": result.get("reload")}, FAILED_EVENT)
+                       deployment_problem(detail, reload=result.get("reload")), FAILED_EVENT)
     served = [s for s in result.get("served", []) if isinstance(s, dict)]
     if not served:
         return Verdict(DeploymentStatus.DEPLOYED, None, None, None)
@@ -49,7 +59,8 @@ def deploy_verdict(ok: bool, result: dict[str, Any], expected_serial: str) -> Ve
     shown = next((serial for serial in serials if serial and serial != wanted), None)
     return Verdict(
         DeploymentStatus.UNCONFIRMED, shown,
-        {"detail": "an endpoint does not serve the deployed certificate", "endpoints": wrong},
+        deployment_problem("an endpoint does not serve the deployed certificate",
+                           unconfirmed=True, endpoints=wrong),
         UNCONFIRMED_EVENT,
     )
 

@@ -22,7 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.crypto import Keyring, split_pem_chain
 from shared.domain import audit, outbox
 from shared.domain.agent_tasks import new_task
-from shared.domain.deployment_outcomes import FAILED_EVENT, covers, deploy_verdict, retry_delay
+from shared.domain.deployment_outcomes import (
+    FAILED_EVENT,
+    covers,
+    deploy_verdict,
+    deployment_problem,
+    retry_delay,
+)
 from shared.domain.tokens import Principal
 from shared.models import Agent, AgentTask, Certificate, Deployment, DeploymentTarget
 from shared.models.notifications import EventType
@@ -79,7 +85,7 @@ async def fail_deployment(
 ) -> None:
     """Give up on a deployment that cannot be delivered (its agent was revoked)."""
     deployment.status = DeploymentStatus.FAILED
-    deployment.error = {"detail": detail}
+    deployment.error = deployment_problem(detail)
     deployment.next_run_at = None
     await record_event(session, deployment, FAILED_EVENT, attempts=deployment.attempts,
                        error=deployment.error)

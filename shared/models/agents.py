@@ -11,10 +11,17 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, IdMixin, SealedKeyMixin, TimestampMixin, str_enum
+from shared.models.base import (
+    Base,
+    IdMixin,
+    SealedBytes,
+    SealedKeyMixin,
+    TimestampMixin,
+    str_enum,
+)
 from shared.states import AgentTaskKind, AgentTaskStatus, DeploymentKind, DeploymentStatus
 
 AGENT_NAME_LENGTH = 128
@@ -58,7 +65,6 @@ class DeploymentTarget(SealedKeyMixin, TimestampMixin, Base):
     signing secret."""
 
     __tablename__ = "deployment_targets"
-    seal_label = "deployment_targets.secret"
     sealed_column = "secret_sealed"
 
     name: Mapped[str] = mapped_column(String(TARGET_NAME_LENGTH), unique=True)
@@ -68,7 +74,7 @@ class DeploymentTarget(SealedKeyMixin, TimestampMixin, Base):
     lineage_id: Mapped[UUID | None] = mapped_column(ForeignKey("lineages.id"), index=True)
     domains: Mapped[list[str]]
     agent_id: Mapped[UUID | None] = mapped_column(ForeignKey("agents.id"), index=True)
-    secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    secret_sealed: Mapped[bytes | None] = mapped_column(SealedBytes("deployment_targets.secret"))
 
     @property
     def secret_set(self) -> list[str]:

@@ -26,7 +26,8 @@ from tests.deploy.lock import (
 LOADED_WITHOUT_IMPORT = {
     "aiosqlite": "SQLAlchemy loads it for sqlite+aiosqlite:// URLs (the embedded mode)",
 }
-OWN_PACKAGES = {"shared", "services", "tests", "bench", "scripts"}
+# This repository's own packages (the agent is installed from ./agent, beside the service).
+OWN_PACKAGES = {"shared", "services", "tests", "bench", "scripts", "certkeeper_agent"}
 
 
 class _Imports(ast.NodeVisitor):

@@ -90,15 +90,15 @@ def _deployment(stack: Stack, target_id: str, certificate_id: str, wanted: set[s
     raise AssertionError(f"deployment not {wanted}: {body}\n{stack.logs()}")
 
 
-def _events(stack: Stack, action: str, resource_id: str) -> int:
-    """How many events ``action`` the stack's database holds for ``resource_id``."""
+def _events(stack: Stack, action: str, target_id: str) -> int:
+    """How many events ``action`` the stack's database holds for ``target_id``."""
     if stack.postgres is not None:
         return int(query(stack, f"SELECT count(*) FROM audit_events WHERE action = '{action}' "
-                                f"AND resource_id = '{resource_id}'")[0][0])
+                                f"AND target_id = '{target_id}'")[0][0])
     path = Path(stack.env["CERTKEEPER_DATA_DIR"]) / "certkeeper.db"
     with contextlib.closing(sqlite3.connect(path)) as db:
-        rows = db.execute("SELECT resource_id FROM audit_events WHERE action = ?", (action,))
-        return sum(1 for (found,) in rows if str(UUID(str(found))) == resource_id)
+        rows = db.execute("SELECT target_id FROM audit_events WHERE action = ?", (action,))
+        return sum(1 for (found,) in rows if str(UUID(str(found))) == target_id)
 
 
 def _at(text: str) -> datetime:

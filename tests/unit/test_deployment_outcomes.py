@@ -62,7 +62,10 @@ def test_a_failed_report_is_failed_with_the_reload_output() -> None:
 
     assert verdict.status is DeploymentStatus.FAILED
     assert verdict.event == FAILED_EVENT
-    assert verdict.error == {"detail": "the reload command failed", "reload": reload}
+    assert verdict.error == {
+        "type": "urn:certkeeper:problem:deployment-failed", "title": "The deployment failed",
+        "status": 502, "detail": "the reload command failed", "reload": reload,
+    }
 
 
 def test_serials_compare_without_colons_case_or_leading_zeros() -> None:

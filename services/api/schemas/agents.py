@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field, SecretStr
 
-from services.api.schemas.common import ApiModel, PageOf
+from services.api.schemas.common import ApiModel, PageOf, StoredProblem
 from shared.models.agents import AGENT_NAME_LENGTH, TARGET_NAME_LENGTH
 from shared.states import AgentTaskKind, DeploymentKind, DeploymentStatus
 
@@ -60,7 +60,7 @@ class AgentTaskPage(ApiModel):
 class ServedSerial(ApiModel):
     endpoint: Short
     serial: Annotated[str, Field(max_length=128)] | None = None
-    error: Short | None = None
+    failure: Short | None = Field(None, description="Why nothing could be read from it")
 
 
 class ReloadReport(ApiModel):
@@ -99,7 +99,7 @@ class DeploymentPublic(ApiModel):
     certificate_id: UUID
     status: DeploymentStatus
     served_serial: str | None = Field(description="Hex, as the probed endpoints serve it")
-    error: dict[str, Any] | None
+    error: StoredProblem
     attempts: int
     next_run_at: datetime | None
     deployed_at: datetime | None
