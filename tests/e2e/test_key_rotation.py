@@ -28,10 +28,15 @@ def _sealed_columns() -> list[tuple[str, str, str]]:
     ]
 
 
+# The webhook secrets are sealed too; their URLs point at a closed loopback port.
+WEBHOOKS_ON_LOOPBACK = {"CERTKEEPER_WEBHOOK_ALLOW_PRIVATE": "true"}
+HOOK = "http://127.0.0.1:9/hook"
+
+
 @pytest.fixture(scope="module")
 def rotated() -> Iterator[Stack]:
     """Its own stack: after rotation its running process no longer holds the sealing key."""
-    with embedded_stack() as stack:
+    with embedded_stack(settings=WEBHOOKS_ON_LOOPBACK) as stack:
         yield with_account(stack)
 
 
@@ -49,7 +54,7 @@ def test_rotate_reseals_everything_under_the_new_key(rotated: Stack) -> None:
     created = rotated.client().post("/v1/certificate-requests",
                                      json={"common_name": "rotate.example.test"})
     assert rotated.wait_final(created.json()["id"])["status"] == "issued"
-    _add_dns_secrets(rotated)
+    _add_stored_secrets(rotated)
     data_dir = Path(rotated.env["CERTKEEPER_DATA_DIR"])
     old_spec = (data_dir / KEY_FILE_NAME).read_text().strip()
     new_spec = new_key_spec()
@@ -79,8 +84,9 @@ def test_rotate_reseals_everything_under_the_new_key(rotated: Stack) -> None:
         assert new_only.key_id_of(new_value) == new_only.primary_id, context
 
 
-def _add_dns_secrets(stack: Stack) -> None:
-    """A provider's credentials and a mapping's TSIG secret, sealed like the keys."""
+def _add_stored_secrets(stack: Stack) -> None:
+    """A provider's credentials, a mapping's TSIG secret and two webhook secrets (a
+    notification rule's, a deployment target's), sealed like the keys."""
     client = stack.client()
     provider = client.post("/v1/dns-providers", json={
         "name": "rotate-dns", "kind": "rfc2136",
@@ -93,11 +99,21 @@ def _add_dns_secrets(stack: Stack) -> None:
         "tsig_key_name": "rotate.", "tsig_secret": "c2VjcmV0LXR3bw==",
     })
     assert mapping.status_code == 201, mapping.text
+    rule = client.post("/v1/notification-rules", json={
+        "name": "rotate-hook", "channel": "webhook", "url": HOOK,
+        "events": ["certificate.deleted"],
+    })
+    assert rule.status_code == 201, rule.text
+    target = client.post("/v1/deployment-targets", json={
+        "name": "rotate-hook", "kind": "webhook", "domains": ["nowhere.example.test"],
+        "config": {"url": HOOK}, "secret": "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZmdoaWprbG1u",
+    })
+    assert target.status_code == 201, target.text
 
 
 @pytest.fixture(scope="module")
 def rotated_on_postgres() -> Iterator[Stack]:
-    with production_stack() as stack:
+    with production_stack(settings=WEBHOOKS_ON_LOOPBACK) as stack:
         yield with_account(stack)
 
 
@@ -119,7 +135,7 @@ def test_rotation_on_postgres_resumes_where_a_run_stopped(rotated_on_postgres: S
     created = stack.client().post("/v1/certificate-requests",
                                   json={"common_name": "rotate-pg.example.test", "key_type": "ec"})
     assert stack.wait_final(created.json()["id"])["status"] == "issued"
-    _add_dns_secrets(stack)
+    _add_stored_secrets(stack)
     old_spec = stack.env["CERTKEEPER_ENCRYPTION_KEYS"]
     new_spec = new_key_spec()
     old_only, new_only = Keyring.parse(old_spec), Keyring.parse(new_spec)
