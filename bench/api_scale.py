@@ -39,18 +39,38 @@ from tests.harness.postgres import postgres_server
 from tests.harness.process import child_env, run_process, temp_dir
 from tests.harness.redis import redis_server
 
+LIST_INDEXES = ("ix_certificates_created_at_id", "ix_certificates_status_created_at_id")
 CERTKEEPER = str(Path(sys.executable).parent / "certkeeper")
 
 
 async def explain_all(dsn: str, page_list: list[Page]) -> None:
+    """Each page's plan with the migration-0012 indexes, then without them (dropped in a
+    transaction that is rolled back): the before and after of that migration."""
     conn = await asyncpg.connect(dsn)
     try:
         for page in page_list:
-            rows = await conn.fetch(explain_sql(page.sql), *page.params)
             print(f"\n-- {page.name}: GET /v1/certificates?{page.query}")
-            print("\n".join(row[0] for row in rows))
+            print(await plan(conn, page))
+            try:
+                async with conn.transaction():
+                    for index in LIST_INDEXES:
+                        await conn.execute(f"DROP INDEX {index}")
+                    print(f"-- {page.name}, without {', '.join(LIST_INDEXES)}:")
+                    print(await plan(conn, page))
+                    raise RollBack
+            except RollBack:
+                pass
     finally:
         await conn.close()
+
+
+async def plan(conn: asyncpg.Connection, page: Page) -> str:
+    rows = await conn.fetch(explain_sql(page.sql), *page.params)
+    return "\n".join(row[0] for row in rows)
+
+
+class RollBack(Exception):
+    """Leaves the transaction, restoring the dropped indexes."""
 
 
 def token(env: dict[str, str]) -> str:

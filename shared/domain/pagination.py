@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -71,9 +71,10 @@ def page_statement(
     page read only the rows they return."""
     if cursor is not None:
         after_created, after_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(created_at < after_created, and_(created_at == after_created, row_id < after_id))
-        )
+        # A row comparison, which Postgres answers as one range of a (created_at, id) index.
+        stmt = stmt.where(tuple_(created_at, row_id) < tuple_(
+            literal(after_created, created_at.type), literal(after_id, row_id.type)
+        ))
     return stmt.order_by(created_at.desc(), row_id.desc()).limit(limit + 1)
 
 
