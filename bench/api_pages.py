@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from bench.seed import Shape
-from shared.domain.certificates import certificates_query
+from shared.domain.certificates import LIST_DEFERRED, certificates_query
 from shared.domain.pagination import encode_cursor, page_statement
 from shared.models import Certificate
 from shared.states import CertificateStatus
@@ -95,7 +95,7 @@ async def pages(sqlalchemy_url: str, now: datetime) -> list[Page]:
                     if label == "deep" and cursor is None:
                         continue
                     stmt = page_statement(
-                        query_for(arguments),
+                        query_for(arguments).options(*LIST_DEFERRED),
                         created_at=Certificate.created_at, row_id=Certificate.id,
                         cursor=cursor, limit=PAGE_SIZE,
                     )

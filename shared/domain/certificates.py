@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from shared.choices import RevocationReason
 from shared.crypto import Keyring
@@ -34,6 +35,12 @@ def normalize_domain(domain: str) -> str:
         return prefix + idna.encode(name.removeprefix(prefix), uts46=True).decode()
     except idna.IDNAError as exc:
         raise InvalidNames(f"domain filter is not a valid name: {exc}") from None
+
+
+# What a list leaves in the database: the chain and the sealed key (a page shows neither;
+# reading one of them from a listed row raises instead of querying).
+LIST_DEFERRED = (defer(Certificate.chain_pem, raiseload=True),
+                 defer(Certificate.private_key_sealed, raiseload=True))
 
 
 def certificates_query(
@@ -68,7 +75,7 @@ async def list_certificates(
     domains: Sequence[str] = (),
 ) -> Page[Certificate]:
     stmt = certificates_query(status=status, domain=domain, expires_before=expires_before,
-                              domains=domains)
+                              domains=domains).options(*LIST_DEFERRED)
     return await paginate(
         session, stmt, created_at=Certificate.created_at, row_id=Certificate.id,
         cursor=cursor, limit=limit,
