@@ -297,7 +297,7 @@ def certkeeper(
 
 
 def _ratio(row: Row, base: Row | None, attr: str) -> str:
-    return f"{getattr(row, attr) / getattr(base, attr):.1f}x" if base else "n/a"
+    return f"{getattr(row, attr) / getattr(base, attr):.2f}x" if base else "n/a"
 
 
 def report(rows: list[Row], runs: int, concurrent: int) -> None:
