@@ -48,7 +48,7 @@ help:
 	@echo "make lint       ruff check + mypy (strict)"
 	@echo "make openapi    write docs/openapi.json from the app (commit it with API changes)"
 	@echo "make fuzz       fuzz the live API (schemathesis) with $(FUZZ_EXAMPLES) examples per operation"
-	@echo "make bench      issuance latency and throughput against Pebble, vs a raw acme client"
+	@echo "make bench      issuance latency and throughput against Pebble, vs a raw acme client and certbot"
 	@echo "make bench-renewer  one renewer pass over 100,000 certificates in Postgres, vs raw SQL"
 	@echo "make bench-api  the certificate list over 1,000,000 certificates, 50 clients, vs raw asyncpg"
 	@echo "make run        certkeeper all-in-one with embedded defaults (SQLite in ./data)"
