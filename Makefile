@@ -36,7 +36,7 @@ TESTS ?= tests
 # Examples per API operation for `make fuzz` (the suite runs 20).
 FUZZ_EXAMPLES ?= 200
 
-.PHONY: help install system-packages venv lock lint test fuzz bench bench-renewer run demo demo-stop \
+.PHONY: help install system-packages venv lock lint test fuzz bench bench-renewer bench-api run demo demo-stop \
 	clean distclean openapi
 
 help:
@@ -48,8 +48,9 @@ help:
 	@echo "make lint       ruff check + mypy (strict)"
 	@echo "make openapi    write docs/openapi.json from the app (commit it with API changes)"
 	@echo "make fuzz       fuzz the live API (schemathesis) with $(FUZZ_EXAMPLES) examples per operation"
-	@echo "make bench      issuance latency and throughput against Pebble, vs a raw acme client"
+	@echo "make bench      issuance latency and throughput against Pebble, vs a raw acme client and certbot"
 	@echo "make bench-renewer  one renewer pass over 100,000 certificates in Postgres, vs raw SQL"
+	@echo "make bench-api  the certificate list over 1,000,000 certificates, 50 clients, vs raw asyncpg"
 	@echo "make run        certkeeper all-in-one with embedded defaults (SQLite in ./data)"
 	@echo "make clean      stop the demo, remove ./data/demo and caches"
 	@echo "make distclean  clean + remove $(VENV)"
@@ -96,6 +97,9 @@ bench: install
 
 bench-renewer: install
 	$(BIN)/python -m bench.renewer_pass
+
+bench-api: install
+	$(BIN)/python -m bench.api_scale
 
 run: venv
 	$(BIN)/certkeeper all-in-one

@@ -1,26 +1,34 @@
 """Issuance latency and throughput: Certkeeper against a hand-written ``acme`` client.
 
 Run with ``make bench`` or ``.venv/bin/python -m bench.issuance [--runs N] [--concurrent M]
-[--only baseline|prod|embedded] [--keep-logs DIR]``. Every server is a throwaway instance.
+[--names K] [--certbot C] [--only baseline|certbot|prod|embedded] [--keep-logs DIR]``. Every
+server is a throwaway instance.
 
 - baseline: a minimal synchronous client on certbot's ``acme`` (EC P-256 account key) polling
   every 10 ms, against its own Pebble (same binary and settings as the stacks) whose HTTP-01
   validation reaches a responder thread in this process.
 - prod: ``production_stack()`` (api + arq issuer worker + Postgres + Redis).
 - embedded: ``embedded_stack()`` (all-in-one on SQLite with the in-process queue).
+- certbot: C certificates, one ``certbot certonly --standalone`` process each (as certbot
+  is run from cron), sequential, against its own Pebble validating on certbot's port.
+  certbot is a bench-only dependency: installed into the virtualenv on first use, never
+  in the lock.
 
 Per row: median and p90 latency of N sequential issuances (Certkeeper: from the POST until a
 GET, polled every 10 ms, says ``issued``), then the wall time until M issuances started at once
-are done. Each issuance is HTTP-01 for one new name with an EC P-256 key, after one unmeasured
-warm-up. Ratios are against the baseline of the same run.
+are done (certbot: its C sequential runs). Each issuance is HTTP-01 for K new names with an EC
+P-256 key, after one unmeasured warm-up. Ratios are against the baseline of the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -41,12 +49,19 @@ from josepy.jwk import JWKEC
 
 from tests.e2e.stack import FINAL, Stack, embedded_stack, production_stack
 from tests.harness.pebble import challtestsrv, pebble_server
-from tests.harness.ports import HOST
+from tests.harness.ports import HOST, free_port
+from tests.harness.process import temp_dir
 
 POLL_SECONDS = 0.01
 TIMEOUT_SECONDS = 60.0
 NONCE_RETRIES = 5  # Pebble rejects 5% of nonces; acme itself retries badNonce only once
 T = TypeVar("T")
+NAMES_PER_CERTIFICATE = 2  # --names; the first is the common name
+
+
+def names_of(name: str) -> list[str]:
+    """The names of one certificate: ``name`` and ``alt<i>.name`` up to ``--names``."""
+    return [name, *(f"alt{i}.{name}" for i in range(1, NAMES_PER_CERTIFICATE))]
 
 
 @dataclass
@@ -113,7 +128,7 @@ def _poll_order(acme: ClientV2, url: str, wanted: str) -> messages.Order:
 def _baseline_issue(acme: ClientV2, key: JWKEC, name: str, tokens: dict[str, str]) -> None:
     cert_key = ec.generate_private_key(ec.SECP256R1())
     key_pem = cert_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    order = acme.new_order(crypto_util.make_csr(key_pem, [name]))
+    order = acme.new_order(crypto_util.make_csr(key_pem, names_of(name)))
     for authz in order.authorizations:
         challb = next(c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01))
         response, validation = challb.response_and_validation(key)
@@ -184,6 +199,53 @@ def baseline(runs: int, concurrent: int) -> Row:
         return _timed(issue, lambda names: _in_threads(issue, names), "baseline", runs, concurrent)
 
 
+def certbot_path() -> str:
+    """certbot in this virtualenv, installed from PyPI on first use (bench-only)."""
+    path = Path(sys.executable).parent / "certbot"
+    if not path.exists():
+        print("installing certbot into the virtualenv (bench-only, not in the lock)")
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "certbot"],
+                       check=True)
+    return str(path)
+
+
+def certbot(count: int) -> Row:
+    """``count`` sequential ``certbot certonly --standalone`` runs, one process each."""
+    executable, port = certbot_path(), free_port()
+    with (
+        temp_dir("ck-bench-certbot-") as tmp,
+        challtestsrv() as dns,
+        pebble_server(http_port=port, dns_server=dns.dns_server) as peb,
+    ):
+        env = {**os.environ, "REQUESTS_CA_BUNDLE": str(peb.ca_bundle)}
+
+        def issue(name: str) -> None:
+            argv = [executable, "certonly", "--standalone", "--non-interactive", "--agree-tos",
+                    "--register-unsafely-without-email", "--server", peb.directory_url,
+                    "--http-01-port", str(port), "--http-01-address", HOST,
+                    "--key-type", "ecdsa", "--elliptic-curve", "secp256r1",
+                    "--config-dir", str(tmp / "config"), "--work-dir", str(tmp / "work"),
+                    "--logs-dir", str(tmp / "logs"), "--cert-name", name]
+            for each in names_of(name):
+                argv += ["-d", each]
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120,
+                                  check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"certbot {name}: {done.stderr[-2000:]}")
+
+        issue("warmup.certbot.example.test")  # registers the account
+        latencies = []
+        began = time.perf_counter()
+        for i in range(count):
+            started = time.perf_counter()
+            issue(f"seq{i}.certbot.example.test")
+            latencies.append(time.perf_counter() - started)
+        wall = time.perf_counter() - began
+    p90 = (statistics.quantiles(latencies, n=10, method="inclusive")[8] if count > 1
+           else latencies[0])
+    return Row("certbot", statistics.median(latencies), p90, wall, count / wall)
+
+
 def _wait_issued(stack: Stack, client: httpx.Client, ids: list[str]) -> None:
     """One poller: GET each request not yet issued, then sleep 10 ms, until all are issued."""
     remaining = list(ids)
@@ -211,7 +273,8 @@ def certkeeper(
         def submit(name: str) -> str:
             if not hasattr(local, "client"):
                 local.client = stack.client()
-            body = {"common_name": name, "key_type": "ec"}
+            body = {"common_name": name, "key_type": "ec",
+                    "subject_alternative_names": names_of(name)}
             response = local.client.post("/v1/certificate-requests", json=body)
             if response.status_code != 202:
                 raise RuntimeError(f"POST {name}: {response.status_code} {response.text}")
@@ -234,7 +297,7 @@ def certkeeper(
 
 
 def _ratio(row: Row, base: Row | None, attr: str) -> str:
-    return f"{getattr(row, attr) / getattr(base, attr):.1f}x" if base else "n/a"
+    return f"{getattr(row, attr) / getattr(base, attr):.2f}x" if base else "n/a"
 
 
 def report(rows: list[Row], runs: int, concurrent: int) -> None:
@@ -246,24 +309,35 @@ def report(rows: list[Row], runs: int, concurrent: int) -> None:
         print(f"{r.label:<20}{r.median * 1000:>10.1f}{r.p90 * 1000:>8.1f}{r.wall:>9.2f}"
               f"{r.rate:>8.1f}{_ratio(r, base, 'median'):>8}{_ratio(r, base, 'p90'):>7}"
               f"{_ratio(r, base, 'wall'):>7}{_ratio(r, base, 'rate'):>9}")
+    bot = next((r for r in rows if r.label == "certbot"), None)
     for r in rows:
         if base is not None and r is not base:
             print(f"{r.label} median latency = {_ratio(r, base, 'median')} baseline, "
                   f"throughput = {_ratio(r, base, 'rate')} baseline")
+        if bot is not None and r.label.startswith("certkeeper"):
+            print(f"{r.label} throughput = {_ratio(r, bot, 'rate')} certbot's")
 
 
 def main(argv: list[str] | None = None) -> None:
+    global NAMES_PER_CERTIFICATE
     parser = argparse.ArgumentParser(prog="python -m bench.issuance", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20, help="sequential issuances (N)")
     parser.add_argument("--concurrent", type=int, default=20, help="issuances at once (M)")
-    parser.add_argument("--only", choices=["baseline", "prod", "embedded"])
+    parser.add_argument("--names", type=int, default=NAMES_PER_CERTIFICATE,
+                        help="names per certificate (K)")
+    parser.add_argument("--certbot", type=int, default=3,
+                        help="certbot certificates (C, one process each); 0: no certbot row")
+    parser.add_argument("--only", choices=["baseline", "certbot", "prod", "embedded"])
     parser.add_argument("--keep-logs", type=Path, help="copy Certkeeper's logs into this dir")
     args = parser.parse_args(argv)
-    if args.runs < 1 or args.concurrent < 1:
-        parser.error("--runs and --concurrent must be at least 1")
+    if args.runs < 1 or args.concurrent < 1 or args.names < 1:
+        parser.error("--runs, --concurrent and --names must be at least 1")
+    NAMES_PER_CERTIFICATE = args.names
     began = time.monotonic()
     rows = [baseline(args.runs, args.concurrent)] if args.only in (None, "baseline") else []
+    if args.certbot and args.only in (None, "certbot"):
+        rows.append(certbot(args.certbot))
     for label, open_stack in (("prod", production_stack), ("embedded", embedded_stack)):
         if args.only in (None, label):
             rows.append(certkeeper(label, open_stack, args.runs, args.concurrent, args.keep_logs))

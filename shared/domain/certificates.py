@@ -9,8 +9,9 @@ from uuid import UUID
 import idna
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from shared.choices import RevocationReason
 from shared.crypto import Keyring
@@ -36,16 +37,20 @@ def normalize_domain(domain: str) -> str:
         raise InvalidNames(f"domain filter is not a valid name: {exc}") from None
 
 
-async def list_certificates(
-    session: AsyncSession,
+# What a list leaves in the database: the chain and the sealed key (a page shows neither;
+# reading one of them from a listed row raises instead of querying).
+LIST_DEFERRED = (defer(Certificate.chain_pem, raiseload=True),
+                 defer(Certificate.private_key_sealed, raiseload=True))
+
+
+def certificates_query(
     *,
     status: CertificateStatus | None,
     domain: str | None,
     expires_before: datetime | None,
-    cursor: str | None,
-    limit: int,
     domains: Sequence[str] = (),
-) -> Page[Certificate]:
+) -> Select[Certificate]:
+    """The certificates a list filtered so shows, in no order (see :func:`list_certificates`)."""
     stmt = select(Certificate).where(certificates_in_scope(domains))
     if status is not None:
         stmt = stmt.where(Certificate.status == status)
@@ -56,6 +61,21 @@ async def list_certificates(
         stmt = stmt.where(Certificate.id.in_(named))
     if expires_before is not None:
         stmt = stmt.where(Certificate.not_after < expires_before)
+    return stmt
+
+
+async def list_certificates(
+    session: AsyncSession,
+    *,
+    status: CertificateStatus | None,
+    domain: str | None,
+    expires_before: datetime | None,
+    cursor: str | None,
+    limit: int,
+    domains: Sequence[str] = (),
+) -> Page[Certificate]:
+    stmt = certificates_query(status=status, domain=domain, expires_before=expires_before,
+                              domains=domains).options(*LIST_DEFERRED)
     return await paginate(
         session, stmt, created_at=Certificate.created_at, row_id=Certificate.id,
         cursor=cursor, limit=limit,

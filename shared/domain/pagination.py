@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -58,6 +58,26 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         raise InvalidCursor("cursor is malformed") from None
 
 
+def page_statement(
+    stmt: Select[Any],
+    *,
+    created_at: InstrumentedAttribute[datetime],
+    row_id: InstrumentedAttribute[UUID],
+    cursor: str | None,
+    limit: int,
+) -> Select[Any]:
+    """``stmt`` limited to the page after ``cursor``: ``limit`` rows and one more, to tell
+    whether another page follows. On a ``(created_at, id)`` index both the first and a deep
+    page read only the rows they return."""
+    if cursor is not None:
+        after_created, after_id = decode_cursor(cursor)
+        # A row comparison, which Postgres answers as one range of a (created_at, id) index.
+        stmt = stmt.where(tuple_(created_at, row_id) < tuple_(
+            literal(after_created, created_at.type), literal(after_id, row_id.type)
+        ))
+    return stmt.order_by(created_at.desc(), row_id.desc()).limit(limit + 1)
+
+
 async def paginate(
     session: AsyncSession,
     stmt: Select[Any],
@@ -68,12 +88,8 @@ async def paginate(
     limit: int,
 ) -> Page[Any]:
     """Run ``stmt`` (selecting one entity) newest first from ``cursor``, ``limit`` rows."""
-    if cursor is not None:
-        after_created, after_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(created_at < after_created, and_(created_at == after_created, row_id < after_id))
-        )
-    stmt = stmt.order_by(created_at.desc(), row_id.desc()).limit(limit + 1)
+    stmt = page_statement(stmt, created_at=created_at, row_id=row_id, cursor=cursor,
+                          limit=limit)
     rows = list((await session.scalars(stmt)).all())
     next_cursor = None
     if len(rows) > limit:

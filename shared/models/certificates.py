@@ -24,6 +24,12 @@ from shared.states import CertificateStatus, RenewalSource
 
 class Certificate(CreatedByMixin, SealedKeyMixin, TimestampMixin, Base):
     __tablename__ = "certificates"
+    # The list's keyset order (newest first, then id), alone and after ?status=: a page,
+    # first or deep, reads only the rows it returns.
+    __table_args__ = (
+        Index("ix_certificates_created_at_id", "created_at", "id"),
+        Index("ix_certificates_status_created_at_id", "status", "created_at", "id"),
+    )
     sealed_column = "private_key_sealed"
 
     request_id: Mapped[UUID] = mapped_column(
