@@ -22,6 +22,11 @@ from starlette.types import ASGIApp
 from shared.config import Settings
 
 T = TypeVar("T")
+# How long an idle keep-alive connection stays open. Longer than the idle timeout of the
+# proxies and clients in front (60 s is common), so the server never closes a connection
+# just as a client sends on it (uvicorn's default of 5 s made busy clients see "server
+# disconnected without a response").
+KEEP_ALIVE_SECONDS = 75
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ async def serve_listeners(settings: Settings, listeners: list[Listener]) -> None
     servers = [
         _Server(uvicorn.Config(
             listener.app, host=settings.http_host, port=listener.port, log_config=None,
-            proxy_headers=True, lifespan="on",
+            proxy_headers=True, lifespan="on", timeout_keep_alive=KEEP_ALIVE_SECONDS,
         ))
         for listener in listeners
     ]
