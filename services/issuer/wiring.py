@@ -25,6 +25,7 @@ from services.issuer.jobs import advance_request
 from services.issuer.sweeper import run_sweeper
 from shared import metrics
 from shared.config import Settings
+from shared.db import SQLITE_POOL_OVERFLOW, SQLITE_POOL_SIZE
 from shared.domain.requests import ADVANCE_REQUEST, CLEANUP_REQUEST
 from shared.queue import ArqConsumer, ArqQueue, InProcessQueue, JobQueue
 from shared.runtime import Runtime
@@ -76,6 +77,22 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+# Connections of the SQLite pool kept free of jobs: each running job's lease heartbeat, the
+# renewer, the notifier and the api need one now and then.
+SQLITE_SPARE_CONNECTIONS = 4
+
+
+def in_process_slots(settings: Settings) -> int:
+    """How many jobs run at once in this process. On SQLite (one writer, a small pool) no
+    more than the pool can hold beside the spare connections: a burst of slow jobs (RSA-4096
+    keys) holding every connection starved the lease heartbeats, a lease ran out and a step
+    was fenced."""
+    if not settings.embedded_database:
+        return settings.worker_max_jobs
+    return max(1, min(settings.worker_max_jobs,
+                      SQLITE_POOL_SIZE + SQLITE_POOL_OVERFLOW - SQLITE_SPARE_CONNECTIONS))
+
+
 def size_thread_pool(max_jobs: int) -> None:
     """ACME steps run in threads: one per concurrent job, so no job waits for a thread."""
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=max_jobs))
@@ -95,7 +112,7 @@ async def running_issuer(
     ctx: dict[str, Any] = {}
     queue: JobQueue
     if settings.redis_url is None:
-        queue = InProcessQueue(JOBS, ctx, settings.worker_max_jobs)
+        queue = InProcessQueue(JOBS, ctx, in_process_slots(settings))
     else:
         queue = await ArqQueue.connect(settings.redis_url, wait_until=stop)
     ctx["issuer"] = issuer = IssuerContext(
