@@ -7,7 +7,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from cryptography import x509
@@ -44,18 +43,10 @@ def _proxy(stack: Stack) -> FaultProxy:
     return stack.proxy
 
 
-def _issued(stack: Stack, name: str, **fields: Any) -> dict[str, Any]:
-    created = stack.client().post("/v1/certificate-requests",
-                                  json={"common_name": name, "key_type": "ec", **fields})
-    assert created.status_code == 202, created.text
-    done = stack.wait_final(created.json()["id"])
-    assert done["status"] == "issued", done
-    return done
-
 
 def test_a_profile_the_ca_lists_is_sent_in_new_order(stack: Stack) -> None:
     before = len(_proxy(stack).signed_to(NEW_ORDER))
-    done = _issued(stack, "profile.example.test", profile="shortlived")
+    done = stack.issue("profile.example.test", profile="shortlived")
     assert done["profile"] == "shortlived"
     orders = _proxy(stack).signed_to(NEW_ORDER)[before:]  # a refused nonce sends it again
     assert orders and all(o.payload and o.payload["profile"] == "shortlived" for o in orders)
@@ -98,7 +89,7 @@ def _leaf(stack: Stack, certificate_id: str) -> bytes:
 async def test_new_order_carries_replaces_and_profile(
     stack: Stack, gateway: AcmeGateway
 ) -> None:
-    old = _issued(stack, "replaced.example.test")
+    old = stack.issue("replaced.example.test")
     leaf = _leaf(stack, old["certificate_id"])
     replaces = ari_certificate_id(x509.load_pem_x509_certificate(leaf))
     key = _key()
@@ -133,7 +124,7 @@ def _fault_409(body: bytes) -> Fault:
 async def test_renewal_info_serves_the_window_and_a_clamped_retry_after(
     stack: Stack, clients: AcmeClients, retry_after: int | None, expected: int
 ) -> None:
-    cert = _issued(stack, f"ari-{retry_after}.example.test")
+    cert = stack.issue(f"ari-{retry_after}.example.test")
     leaf = _leaf(stack, cert["certificate_id"])
     cert_id = ari_certificate_id(x509.load_pem_x509_certificate(leaf))
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
@@ -151,7 +142,7 @@ async def test_renewal_info_serves_the_window_and_a_clamped_retry_after(
 
 async def test_revoking_twice_at_the_ca_is_done(stack: Stack, gateway: AcmeGateway) -> None:
     """The CA's alreadyRevoked answer counts as success (here: signed with the cert key)."""
-    cert = _issued(stack, "twice.example.test")
+    cert = stack.issue("twice.example.test")
     leaf = _leaf(stack, cert["certificate_id"])
     key = stack.client().get(f"/v1/certificates/{cert['certificate_id']}/private-key").content
     await gateway.revoke_with_certificate_key(leaf, key, 4)
@@ -167,7 +158,7 @@ async def test_renewal_info_against_a_pebble_that_advertises_it(stack: Stack) ->
         pytest.skip("the installed Pebble advertises no renewalInfo (2.4.0 has no ARI)")
     clients = AcmeClients(ca_bundle=stack.pebble.ca_bundle, request_timeout=10,
                           allowed_networks=LOOPBACK)
-    cert = _issued(stack, "ari-native.example.test")
+    cert = stack.issue("ari-native.example.test")
     leaf = _leaf(stack, cert["certificate_id"]).decode()
     window = await clients.renewal_info(stack.pebble.directory_url, leaf)
     assert window is not None and window.start < window.end
