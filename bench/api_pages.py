@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from bench.seed import Shape
-from shared.domain.certificates import LIST_DEFERRED, certificates_query
+from shared.domain.certificates import certificates_query
 from shared.domain.pagination import encode_cursor, page_statement
 from shared.models import Certificate
 from shared.states import CertificateStatus
@@ -64,7 +64,7 @@ def query_string(arguments: dict[str, Any], cursor: str | None) -> str:
     return urlencode(fields)
 
 
-def query_for(arguments: dict[str, Any]) -> Select[Certificate]:
+def query_for(arguments: dict[str, Any]) -> Select[Any]:
     return certificates_query(**{"status": None, "domain": None, "expires_before": None,
                                  **arguments})
 
@@ -95,7 +95,7 @@ async def pages(sqlalchemy_url: str, now: datetime) -> list[Page]:
                     if label == "deep" and cursor is None:
                         continue
                     stmt = page_statement(
-                        query_for(arguments).options(*LIST_DEFERRED),
+                        query_for(arguments),
                         created_at=Certificate.created_at, row_id=Certificate.id,
                         cursor=cursor, limit=PAGE_SIZE,
                     )

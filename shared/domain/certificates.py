@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import idna
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 
 from shared.choices import RevocationReason
 from shared.crypto import Keyring
@@ -20,7 +20,7 @@ from shared.domain.pagination import Page, paginate
 from shared.domain.scope import certificates_in_scope, hide_unless_in_scope
 from shared.domain.tokens import Principal
 from shared.errors import InvalidNames, NotFound
-from shared.models import AcmeAccount, Certificate, CertificateName, CertificateRequest
+from shared.models import AcmeAccount, Certificate, CertificateName, CertificateRequest, Lineage
 from shared.models.base import utcnow
 from shared.models.notifications import EventType
 from shared.runtime import Runtime
@@ -37,10 +37,20 @@ def normalize_domain(domain: str) -> str:
         raise InvalidNames(f"domain filter is not a valid name: {exc}") from None
 
 
-# What a list leaves in the database: the chain and the sealed key (a page shows neither;
-# reading one of them from a listed row raises instead of querying).
-LIST_DEFERRED = (defer(Certificate.chain_pem, raiseload=True),
-                 defer(Certificate.private_key_sealed, raiseload=True))
+# What a list shows of a certificate, as plain columns: no ORM instance is built for a page,
+# and the chain and the sealed key stay in the database. ``alternate_chains`` is counted
+# there; ``renew_before_seconds`` is the lineage's.
+LIST_COLUMNS = (
+    Certificate.id, Certificate.request_id, Certificate.acme_account_id, Certificate.replaces_id,
+    Certificate.common_name, Certificate.names, Certificate.serial, Certificate.not_before,
+    Certificate.not_after, Certificate.issuer, Certificate.fingerprint_sha256,
+    Certificate.key_type, Certificate.status, Certificate.auto_renew, Certificate.lineage_id,
+    Certificate.replaced_by_id, Certificate.renewal_at, Certificate.renewal_source,
+    Lineage.renew_before_seconds, Certificate.renewal_attempts, Certificate.renewal_error,
+    Certificate.revoked_at, Certificate.revocation_reason,
+    func.json_array_length(Certificate.alternate_chains_pem).label("alternate_chains"),
+    Certificate.created_at, Certificate.created_by_token_id, Certificate.created_by_name,
+)
 
 
 def certificates_query(
@@ -49,9 +59,11 @@ def certificates_query(
     domain: str | None,
     expires_before: datetime | None,
     domains: Sequence[str] = (),
-) -> Select[Certificate]:
-    """The certificates a list filtered so shows, in no order (see :func:`list_certificates`)."""
-    stmt = select(Certificate).where(certificates_in_scope(domains))
+) -> Select[Any]:
+    """The list columns (:data:`LIST_COLUMNS`) of the certificates a list filtered so shows,
+    in no order (see :func:`list_certificates`)."""
+    stmt = (select(*LIST_COLUMNS).join(Lineage, Certificate.lineage_id == Lineage.id)
+            .where(certificates_in_scope(domains)))
     if status is not None:
         stmt = stmt.where(Certificate.status == status)
     if domain is not None:
@@ -73,9 +85,10 @@ async def list_certificates(
     cursor: str | None,
     limit: int,
     domains: Sequence[str] = (),
-) -> Page[Certificate]:
+) -> Page[dict[str, Any]]:
+    """A page of rows (dicts of :data:`LIST_COLUMNS`), newest first."""
     stmt = certificates_query(status=status, domain=domain, expires_before=expires_before,
-                              domains=domains).options(*LIST_DEFERRED)
+                              domains=domains)
     return await paginate(
         session, stmt, created_at=Certificate.created_at, row_id=Certificate.id,
         cursor=cursor, limit=limit,
