@@ -33,6 +33,12 @@ from shared.crypto import KEY_FILE_NAME
 
 Sessions = async_sessionmaker[AsyncSession]
 
+# Postgres: up to POSTGRES_POOL_SIZE connections stay open once a burst opened them, up to
+# POSTGRES_POOL_OVERFLOW more are opened for a moment (30 at most, as before). A connection
+# past the pool is closed as it is returned, and a busy api paid a new connection (TCP,
+# authentication, codec setup, a backend process) for many of its requests with a pool of 10.
+POSTGRES_POOL_SIZE = 20
+POSTGRES_POOL_OVERFLOW = 10
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 SQLITE_POOL_SIZE = 5
 SQLITE_POOL_OVERFLOW = 5
@@ -57,7 +63,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     return create_async_engine(
-        url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+        url, pool_size=POSTGRES_POOL_SIZE, max_overflow=POSTGRES_POOL_OVERFLOW,
+        pool_pre_ping=True, hide_parameters=True,
     )
 
 
