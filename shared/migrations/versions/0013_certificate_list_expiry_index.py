@@ -1,0 +1,56 @@
+"""certificate list: the keyset index also holds not_after, so ?expires_before= filters in it
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-11-30 03:00:00.000000
+
+``(created_at, id, not_after)`` replaces 0012's ``(created_at, id)``: the same order and
+keyset cursor, and ``not_after < :t`` becomes an index condition checked on index entries,
+so rows outside the window are skipped without reading them from the table (the list
+order is kept; an index led by ``not_after`` would have to sort the whole window). On
+Postgres both steps run CONCURRENTLY, outside the migration's transaction, so writes to
+``certificates`` go on while the index builds; SQLite builds it plainly.
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0013"
+down_revision: str | None = "0012"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+TABLE = "certificates"
+NEW = ("ix_certificates_created_at_id_not_after", ["created_at", "id", "not_after"])
+OLD = ("ix_certificates_created_at_id", ["created_at", "id"])
+
+
+def _create(name: str, columns: list[str]) -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        with op.get_context().autocommit_block():
+            # A build that failed half way leaves an invalid index of this name; drop it first.
+            op.drop_index(name, table_name=TABLE, postgresql_concurrently=True,
+                          if_exists=True)
+            op.create_index(name, TABLE, columns, postgresql_concurrently=True)
+    else:
+        op.create_index(name, TABLE, columns)
+
+
+def _drop(name: str) -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        with op.get_context().autocommit_block():
+            op.drop_index(name, table_name=TABLE, postgresql_concurrently=True,
+                          if_exists=True)
+    else:
+        op.drop_index(name, table_name=TABLE)
+
+
+def upgrade() -> None:
+    _create(*NEW)
+    _drop(OLD[0])
+
+
+def downgrade() -> None:
+    _create(*OLD)
+    _drop(NEW[0])
