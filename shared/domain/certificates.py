@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.choices import RevocationReason
 from shared.crypto import Keyring
 from shared.domain import audit, outbox
-from shared.domain.pagination import Page, paginate
+from shared.domain.pagination import Page, paginate_rows
 from shared.domain.scope import certificates_in_scope, hide_unless_in_scope
 from shared.domain.tokens import Principal
 from shared.errors import InvalidNames, NotFound
@@ -89,7 +89,7 @@ async def list_certificates(
     """A page of rows (dicts of :data:`LIST_COLUMNS`), newest first."""
     stmt = certificates_query(status=status, domain=domain, expires_before=expires_before,
                               domains=domains)
-    return await paginate(
+    return await paginate_rows(
         session, stmt, created_at=Certificate.created_at, row_id=Certificate.id,
         cursor=cursor, limit=limit,
     )

@@ -14,6 +14,7 @@ from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from shared.db import read_connection
 from shared.errors import ValidationProblem
 
 T = TypeVar("T")
@@ -87,21 +88,33 @@ async def paginate(
     cursor: str | None,
     limit: int,
 ) -> Page[Any]:
-    """Run ``stmt`` newest first from ``cursor``, ``limit`` rows.
-
-    A statement of one entity pages its ORM instances. A statement of columns pages plain
-    rows, as dicts keyed by column label (``created_at`` and ``row_id`` among them): it runs
-    on the session's connection as Core SQL, so no instance is built and the session tracks
-    nothing. That is what a list that must stay fast at any size selects; a dict is also
-    what a response model validates fastest (faster than from attributes, or than
-    ``model_construct``)."""
+    """Run ``stmt`` (selecting one entity) newest first from ``cursor``, ``limit`` ORM
+    instances. A list that must stay fast at any size uses :func:`paginate_rows`."""
     stmt = page_statement(stmt, created_at=created_at, row_id=row_id, cursor=cursor,
                           limit=limit)
-    if _one_entity(stmt):
-        entities = list((await session.scalars(stmt)).all())
-        return _page(entities, limit, lambda row: (getattr(row, created_at.key),
-                                                   getattr(row, row_id.key)))
-    result = await (await session.connection()).execute(stmt)
+    entities = list((await session.scalars(stmt)).all())
+    return _page(entities, limit,
+                 lambda row: (getattr(row, created_at.key), getattr(row, row_id.key)))
+
+
+async def paginate_rows(
+    session: AsyncSession,
+    stmt: Select[Any],
+    *,
+    created_at: InstrumentedAttribute[datetime],
+    row_id: InstrumentedAttribute[UUID],
+    cursor: str | None,
+    limit: int,
+) -> Page[dict[str, Any]]:
+    """Run ``stmt`` (selecting columns, ``created_at`` and ``row_id`` among them) newest
+    first from ``cursor``: ``limit`` plain rows, as dicts keyed by column label.
+
+    The statement runs as one Core statement (:func:`shared.db.read_connection`): no ORM
+    instance is built and the session tracks nothing. A dict is also what a response model
+    validates fastest (faster than from attributes, or than ``model_construct``)."""
+    stmt = page_statement(stmt, created_at=created_at, row_id=row_id, cursor=cursor,
+                          limit=limit)
+    result = await (await read_connection(session)).execute(stmt)
     rows = [row._asdict() for row in result]
     return _page(rows, limit, lambda row: (row[created_at.key], row[row_id.key]))
 
@@ -113,8 +126,3 @@ def _page(rows: list[T], limit: int, position: Callable[[T], tuple[datetime, UUI
     if len(rows) <= limit:
         return Page(items=rows, next_cursor=None)
     return Page(items=rows[:limit], next_cursor=encode_cursor(*position(rows[limit - 1])))
-
-
-def _one_entity(stmt: Select[Any]) -> bool:
-    described = stmt.column_descriptions
-    return len(described) == 1 and described[0]["expr"] is described[0]["entity"]
