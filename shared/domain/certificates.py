@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
 import idna
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.choices import RevocationReason
 from shared.crypto import Keyring
 from shared.domain import audit, outbox
-from shared.domain.pagination import Page, paginate_rows
+from shared.domain.pagination import Page, keyset_statement, paginate_rows
 from shared.domain.scope import certificates_in_scope, hide_unless_in_scope
 from shared.domain.tokens import Principal
 from shared.errors import InvalidNames, NotFound
@@ -53,45 +55,63 @@ LIST_COLUMNS = (
 )
 
 
-def certificates_query(
-    *,
-    status: CertificateStatus | None,
-    domain: str | None,
-    expires_before: datetime | None,
-    domains: Sequence[str] = (),
-) -> Select[Any]:
-    """The list columns (:data:`LIST_COLUMNS`) of the certificates a list filtered so shows,
-    in no order (see :func:`list_certificates`)."""
+@dataclass(frozen=True, slots=True)
+class CertificateFilter:
+    """What a certificate list is filtered by (None: not filtered so), and the token's
+    domain scope (empty: every domain)."""
+
+    status: CertificateStatus | None = None
+    domain: str | None = None
+    expires_before: datetime | None = None
+    domains: tuple[str, ...] = ()
+
+    def params(self) -> dict[str, Any]:
+        """The values of the statement's bound parameters."""
+        values: dict[str, Any] = {}
+        if self.status is not None:
+            values["status"] = self.status
+        if self.domain is not None:
+            values["domain"] = normalize_domain(self.domain)
+        if self.expires_before is not None:
+            values["expires_before"] = self.expires_before
+        return values
+
+
+@lru_cache(maxsize=256)
+def list_statement(*, status: bool, domain: bool, expires_before: bool,
+                   domains: tuple[str, ...], after: bool) -> Select[Any]:
+    """The list statement for one shape of filter (which filters, which scope, a cursor or
+    not), built once: :data:`LIST_COLUMNS` of the certificates it shows, in keyset order,
+    the values left as bound parameters (:meth:`CertificateFilter.params`,
+    :func:`shared.domain.pagination.page_params`)."""
     stmt = (select(*LIST_COLUMNS).join(Lineage, Certificate.lineage_id == Lineage.id)
             .where(certificates_in_scope(domains)))
-    if status is not None:
-        stmt = stmt.where(Certificate.status == status)
-    if domain is not None:
+    if status:
+        stmt = stmt.where(Certificate.status == bindparam("status"))
+    if domain:
         named = select(CertificateName.certificate_id).where(
-            CertificateName.name == normalize_domain(domain)
+            CertificateName.name == bindparam("domain")
         )
         stmt = stmt.where(Certificate.id.in_(named))
-    if expires_before is not None:
-        stmt = stmt.where(Certificate.not_after < expires_before)
-    return stmt
+    if expires_before:
+        stmt = stmt.where(Certificate.not_after < bindparam("expires_before"))
+    return keyset_statement(stmt, created_at=Certificate.created_at, row_id=Certificate.id,
+                            after=after)
+
+
+def statement_for(where: CertificateFilter, *, after: bool) -> Select[Any]:
+    return list_statement(status=where.status is not None, domain=where.domain is not None,
+                          expires_before=where.expires_before is not None,
+                          domains=where.domains, after=after)
 
 
 async def list_certificates(
-    session: AsyncSession,
-    *,
-    status: CertificateStatus | None,
-    domain: str | None,
-    expires_before: datetime | None,
-    cursor: str | None,
-    limit: int,
-    domains: Sequence[str] = (),
+    session: AsyncSession, where: CertificateFilter, *, cursor: str | None, limit: int
 ) -> Page[dict[str, Any]]:
     """A page of rows (dicts of :data:`LIST_COLUMNS`), newest first."""
-    stmt = certificates_query(status=status, domain=domain, expires_before=expires_before,
-                              domains=domains)
     return await paginate_rows(
-        session, stmt, created_at=Certificate.created_at, row_id=Certificate.id,
-        cursor=cursor, limit=limit,
+        session, statement_for(where, after=cursor is not None), where.params(),
+        created_at=Certificate.created_at, row_id=Certificate.id, cursor=cursor, limit=limit,
     )
 
 

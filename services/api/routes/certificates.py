@@ -51,10 +51,9 @@ async def list_certificates(
 ) -> CertificatePage:
     """Newest first; a scoped token sees only certificates whose every name is in its
     scope."""
-    page = await certificates.list_certificates(
-        session, status=status, domain=domain, expires_before=expires_before,
-        cursor=cursor, limit=limit, domains=viewer.domains,
-    )
+    where = certificates.CertificateFilter(status=status, domain=domain,
+                                           expires_before=expires_before, domains=viewer.domains)
+    page = await certificates.list_certificates(session, where, cursor=cursor, limit=limit)
     return page_of(CertificatePage, page)
 
 
