@@ -17,6 +17,7 @@ from shared.models.base import (
     SealedKeyMixin,
     TimestampMixin,
     str_enum,
+    utcnow,
 )
 from shared.models.lineages import Lineage
 from shared.states import CertificateStatus, RenewalSource
@@ -32,6 +33,8 @@ class Certificate(CreatedByMixin, SealedKeyMixin, TimestampMixin, Base):
         Index("ix_certificates_status_created_at_id", "status", "created_at", "id"),
     )
     sealed_column = "private_key_sealed"
+    # Indexed by the first index above, not alone (migration 0013).
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     request_id: Mapped[UUID] = mapped_column(
         ForeignKey("certificate_requests.id"), unique=True
