@@ -144,10 +144,10 @@ def result_of(row: dict[str, Any]) -> Result:
 
 
 def report(results: list[Result]) -> None:
-    print(f"{'page':<44}{'api p50':>9}{'api p99':>9}{'raw p50':>9}{'raw p99':>9}"
+    print(f"{'page':<52}{'api p50':>9}{'api p99':>9}{'raw p50':>9}{'raw p99':>9}"
           f"{'p99 ratio':>11}  met?")
     for row in results:
-        print(f"{row.figure:<44}{row.certkeeper_p50:>9.1f}{row.certkeeper:>9.1f}"
+        print(f"{row.figure:<52}{row.certkeeper_p50:>9.1f}{row.certkeeper:>9.1f}"
               f"{row.reference_p50:>9.1f}{row.reference:>9.1f}{row.ratio:>11.2f}"
               f"  {'yes' if row.met else 'no'}")
     print(f"(milliseconds; ratio = api p99 / raw p99, target <= {TARGET_RATIO})")
