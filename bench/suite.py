@@ -25,7 +25,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
+import traceback
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bench import repository, scale_out, throughput
@@ -69,30 +71,42 @@ def parser() -> argparse.ArgumentParser:
     return found
 
 
-def collect(args: argparse.Namespace, parts: set[str]) -> list[Figure]:
-    figures: list[Figure] = []
+@dataclass
+class Results:
+    figures: list[Figure] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # "part: error"
+
+    @contextlib.contextmanager
+    def part(self, name: str) -> Iterator[None]:
+        """Time a part; if it fails, print why and go on with the next (a long run keeps
+        what the other parts measured)."""
+        print(f"== {name} (load average {load_average()})", flush=True)
+        began = time.monotonic()
+        try:
+            yield
+        except Exception as exc:  # a failed part is reported, and the run goes on
+            traceback.print_exc()
+            self.failed.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        print(f"== {name}: {time.monotonic() - began:.0f} s", flush=True)
+
+
+def collect(args: argparse.Namespace, parts: set[str]) -> Results:
+    results = Results()
     rows: dict[str, Row] = {}
     if "issuance" in parts:
-        with progress("issuance"):
+        with results.part("issuance"):
             found, rows = throughput.run(args.runs, args.requests, args.certbot)
-        figures += found
+            results.figures += found
     if "scale-out" in parts:
         single = rows.get("production")
-        with progress("scale-out"):
-            figures += scale_out.run(args.requests, single.rate if single else None)
+        with results.part("scale-out"):
+            results.figures += scale_out.run(args.requests, single.rate if single else None)
     if parts & {"api", "renewer"}:
-        with progress(" and ".join(p for p in PARTS if p in parts & {"api", "renewer"})):
-            figures += repository.run(args.total, args.clients, args.rounds,
-                                      args.renewer_rounds, args.pass_limit or None, parts)
-    return figures
-
-
-@contextlib.contextmanager
-def progress(part: str) -> Iterator[None]:
-    print(f"== {part} (load average {load_average()})", flush=True)
-    began = time.monotonic()
-    yield
-    print(f"== {part}: {time.monotonic() - began:.0f} s", flush=True)
+        with results.part(" and ".join(p for p in PARTS if p in parts & {"api", "renewer"})):
+            results.figures += repository.run(args.total, args.clients, args.rounds,
+                                              args.renewer_rounds, args.pass_limit or None,
+                                              parts)
+    return results
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -102,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser().error("--requests, --runs, --total, --clients and --rounds must be >= 1")
     parts = args.only - args.skip
     started, load_before, began = datetime.now(UTC), load_average(), time.monotonic()
-    figures = collect(args, parts)
+    results = collect(args, parts)
+    figures = results.figures
     print()
     print("\n".join(header(started, load_before)))
     print(f"parts: {', '.join(p for p in PARTS if p in parts)}; {args.requests} requests at "
@@ -113,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     missed = [f.name for f in figures if f.met is False]
     print(f"\n{len(missed)} of {sum(f.met is not None for f in figures)} targets not met"
           + (": " + "; ".join(missed) if missed else ""))
+    for failure in results.failed:
+        print(f"FAILED {failure}")
+    if results.failed:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
