@@ -7,7 +7,8 @@ P percent of all due. Printed:
 
 - the plan of the claim query (``EXPLAIN (ANALYZE, BUFFERS)``, rolled back);
 - claiming every due certificate in batches of ``CLAIM_BATCH``: the renewer's own
-  ``claim_due`` against the same UPDATE sent by raw asyncpg (leases reset in between);
+  ``claim_due`` against the same UPDATE sent by raw asyncpg (leases reset and the table
+  vacuumed in between);
 - a whole pass (``renew_once``: expire, claim, decide, one renewal request created and rung
   per due certificate), its rate and the peak Python memory it allocated (tracemalloc);
   with L, all but L of the due certificates are planned a day later first, to bound it;
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
 import time
 import tracemalloc
 from dataclasses import dataclass, field
@@ -98,10 +98,16 @@ async def count_due(pg: PostgresServer, now: datetime) -> int:
     return due
 
 
-def psql(pg: PostgresServer, sql: str) -> str:
-    done = subprocess.run(["psql", pg.dsn, "-AtX", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                          capture_output=True, text=True, timeout=600, check=True)
-    return done.stdout
+async def reset_leases(pg: PostgresServer) -> None:
+    """Release every lease, then vacuum: each claim starts from the same table (without the
+    vacuum, the dead row versions of the claims before slow every later one down, and the
+    ratio would depend on which side ran last)."""
+    conn = await asyncpg.connect(pg.dsn)
+    try:
+        await conn.execute(RESET)
+        await conn.execute("VACUUM (ANALYZE) certificates")
+    finally:
+        await conn.close()
 
 
 async def raw_claim(pg: PostgresServer, now: datetime) -> float:
@@ -113,9 +119,9 @@ async def raw_claim(pg: PostgresServer, now: datetime) -> float:
                                          CLAIM_BATCH):
             claimed += len(rows)
         elapsed = time.perf_counter() - began
-        await conn.execute(RESET)
     finally:
         await conn.close()
+    await reset_leases(pg)
     print(f"  raw asyncpg claim: {claimed} rows in {elapsed * 1000:.0f} ms")
     return elapsed
 
@@ -126,7 +132,7 @@ async def renewer_claim(renewer: Renewer, pg: PostgresServer, now: datetime) -> 
     while rows := await claim_due(renewer, now):
         claimed += len(rows)
     elapsed = time.perf_counter() - began
-    psql(pg, RESET)
+    await reset_leases(pg)
     print(f"  renewer claim_due: {claimed} rows in {elapsed * 1000:.0f} ms")
     return elapsed
 
