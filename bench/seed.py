@@ -1,6 +1,7 @@
 """A repository of N realistic certificates in Postgres, written with COPY.
 
-``.venv/bin/python -m bench.seed DSN [--total N]`` (default 1,000,000) on a migrated,
+``.venv/bin/python -m bench.seed DSN [--total N] [--due-percent P]`` (default 1,000,000 and
+1) on a migrated,
 empty database. Per certificate: its lineage, the request that issued it, two names (the
 apex and ``www.``) in ``certificates.names`` and ``certificate_names``. Spread like a fleet
 that has run for a year: ``created_at`` over the last 365 days, ``not_after`` over the next
@@ -166,8 +167,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dsn", help="postgresql://... of a migrated, empty database")
     parser.add_argument("--total", type=int, default=1_000_000)
+    parser.add_argument("--due-percent", type=float, default=1.0,
+                        help="about this share of all certificates due for renewal")
     args = parser.parse_args()
-    elapsed = asyncio.run(seed(args.dsn, args.total, datetime.now(UTC)))
+    elapsed = asyncio.run(seed(args.dsn, args.total, datetime.now(UTC),
+                               due_percent=args.due_percent))
     print(f"Seeded {args.total} certificates in {elapsed:.1f} s "
           f"({args.total / elapsed:.0f}/s)")
 

@@ -10,6 +10,7 @@ import pytest
 
 from bench.figures import Figure, at_least, at_most, equal, table, value_at_most
 from bench.memory import MemoryWatch
+from bench.repository import api_figures
 from bench.suite import parts_of
 
 
@@ -72,3 +73,18 @@ def test_memory_watch_follows_children() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_api_figures_hold_filtered_pages_to_the_target_and_pair_deep_with_first() -> None:
+    def page(name: str, api_p50: float, api_p99: float, raw_p99: float) -> dict[str, float | str]:
+        return {"page": name, "api_p50": api_p50, "api_p99": api_p99, "raw_p50": 1.0,
+                "raw_p99": raw_p99, "ratio_p99": api_p99 / raw_p99}
+
+    found = {f.name: f for f in api_figures([
+        page("all first", 10, 50, 10), page("all deep", 30, 90, 10),
+        page("domain first", 5, 20, 10),
+    ], clients=50)}
+    assert found["API p99, all first page, 50 clients"].met is None  # unfiltered: no target
+    assert found["API p99, domain first page, 50 clients"].met is True  # 2.0 <= 3
+    deep = found["API p50, all deep page vs first"]
+    assert (deep.value, deep.reference, deep.met) == (30, 10, False)  # 3.0 > 1.5
