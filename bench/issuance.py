@@ -269,7 +269,7 @@ def _wait_issued(stack: Stack, client: httpx.Client, ids: list[str]) -> None:
     interval = POLL_SECONDS if len(ids) == 1 else BURST_POLL_SECONDS
     deadline = time.monotonic() + TIMEOUT_SECONDS
     while remaining and time.monotonic() < deadline:
-        for body in _statuses(client, remaining):
+        for body in request_statuses(client, remaining):
             if body["status"] in FINAL - {"issued"}:
                 raise RuntimeError(f"request {body['id']} {body['status']}: {body['error']}")
             if body["status"] == "issued":
@@ -280,7 +280,7 @@ def _wait_issued(stack: Stack, client: httpx.Client, ids: list[str]) -> None:
         raise TimeoutError(f"{len(remaining)} requests not issued\n{stack.logs()}")
 
 
-def _statuses(client: httpx.Client, ids: set[str]) -> Iterator[dict[str, Any]]:
+def request_statuses(client: httpx.Client, ids: set[str]) -> Iterator[dict[str, Any]]:
     """The requests in ``ids``: one GET, or list pages until each has been seen."""
     if len(ids) == 1:
         yield client.get(f"/v1/certificate-requests/{next(iter(ids))}").json()

@@ -15,10 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from bench.figures import Figure, equal
-from bench.issuance import api_client, burst, create_account, submitter
+from bench.issuance import api_client, burst, create_account, request_statuses, submitter
 from tests.e2e.stack import CERTKEEPER, Stack, WorkerProcess, production_stack
 from tests.harness.ports import free_port
 from tests.harness.process import run_process
@@ -57,18 +55,6 @@ def second_api_and_issuer(stack: Stack) -> Iterator[str]:
             issuer.stop()
 
 
-def issued_count(client: httpx.Client, ids: list[str]) -> int:
-    wanted, issued, cursor = set(ids), 0, None
-    while True:
-        params: dict[str, str | int] = {"limit": 500, **({"cursor": cursor} if cursor else {})}
-        page = client.get("/v1/certificate-requests", params=params).json()
-        issued += sum(1 for body in page["items"]
-                      if str(body["id"]) in wanted and body["status"] == "issued")
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return issued
-
-
 def measure(requests: int) -> ScaleOut:
     with production_stack(public_responder=True) as stack, \
             second_api_and_issuer(stack) as second_url:
@@ -91,7 +77,7 @@ def measure(requests: int) -> ScaleOut:
             failure = str(exc).splitlines()[0]
         seconds = time.perf_counter() - began
         with api_client(stack, second_url) as client:
-            issued = issued_count(client, ids)
+            issued = sum(body["status"] == "issued" for body in request_statuses(client, set(ids)))
         return ScaleOut(requests, issued, pebble_log_count(log, ORDER_CREATED) - orders,
                         pebble_log_count(log, NEW_ORDER_POST) - posts, seconds, failure)
 
