@@ -36,7 +36,9 @@ def _output(argv: list[str]) -> str:
 
 
 def postgres_version() -> str:
-    return _output([str(PG_BIN / "postgres"), "--version"]).removeprefix("postgres ")
+    """``PostgreSQL 15.20 (Debian ...)`` from ``postgres (PostgreSQL) 15.20 (Debian ...)``."""
+    return "PostgreSQL " + _output([str(PG_BIN / "postgres"), "--version"]).removeprefix(
+        "postgres (PostgreSQL) ")
 
 
 def pebble_version() -> str:
@@ -50,8 +52,7 @@ def header(started: datetime, load_before: str) -> list[str]:
     """Lines naming the machine, the versions, the date and the load before and now."""
     return [
         f"date: {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
-        f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} "
-        f"{platform.release()}",
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()}",
         f"load average (1, 5, 15 min): before {load_before}, after {load_average()}",
         f"Python {platform.python_version()}, {postgres_version()}, "
         f"Pebble {pebble_version()} (PEBBLE_VA_NOSLEEP=1)",
