@@ -14,9 +14,8 @@ from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from bench.seed import Shape
-from shared.domain.certificates import LIST_DEFERRED, certificates_query
-from shared.domain.pagination import encode_cursor, page_statement
-from shared.models import Certificate
+from shared.domain.certificates import CertificateFilter, statement_for
+from shared.domain.pagination import encode_cursor, page_params
 from shared.states import CertificateStatus
 
 PAGE_SIZE = 100
@@ -31,55 +30,50 @@ class Page:
     params: list[Any]
 
 
-def compiled(stmt: Select[Any]) -> tuple[str, list[Any]]:
+def compiled(stmt: Select[Any], params: dict[str, Any]) -> tuple[str, list[Any]]:
     """The statement as asyncpg receives it from SQLAlchemy: SQL text and its values."""
     done = stmt.compile(dialect=pg_asyncpg.dialect())
-    params = done.construct_params()
-    values = [params[name] for name in done.positiontup or ()]
-    return done.string, [v.value if isinstance(v, Enum) else v for v in values]
+    values = done.construct_params(params)
+    bound = [values[name] for name in done.positiontup or ()]
+    return done.string, [v.value if isinstance(v, Enum) else v for v in bound]
 
 
 def explain_sql(sql: str) -> str:
     return f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}"
 
 
-def filters(now: datetime) -> dict[str, dict[str, Any]]:
-    """Filter name -> keyword arguments of ``certificates_query`` (and of the API)."""
+def filters(now: datetime) -> dict[str, CertificateFilter]:
+    """Filter name -> the list's filter (and the API's query parameters)."""
     some = Shape(total=1, now=now)
     return {
-        "all": {},
-        "expires_before": {"expires_before": now + timedelta(days=7)},
-        "status=revoked": {"status": CertificateStatus.REVOKED},
-        "domain": {"domain": "www." + some.domain(12_345)},
+        "all": CertificateFilter(),
+        "expires_before": CertificateFilter(expires_before=now + timedelta(days=7)),
+        "status=revoked": CertificateFilter(status=CertificateStatus.REVOKED),
+        "domain": CertificateFilter(domain="www." + some.domain(12_345)),
     }
 
 
-def query_string(arguments: dict[str, Any], cursor: str | None) -> str:
+def query_string(where: CertificateFilter, cursor: str | None) -> str:
     fields: dict[str, str] = {"limit": str(PAGE_SIZE)}
-    for key, value in arguments.items():
-        fields[key] = (value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime)
-                       else str(value))
+    for key in ("status", "domain", "expires_before"):
+        value = getattr(where, key)
+        if value is not None:
+            fields[key] = (value.isoformat().replace("+00:00", "Z")
+                           if isinstance(value, datetime) else str(value))
     if cursor is not None:
         fields["cursor"] = cursor
     return urlencode(fields)
 
 
-def query_for(arguments: dict[str, Any]) -> Select[Certificate]:
-    return certificates_query(**{"status": None, "domain": None, "expires_before": None,
-                                 **arguments})
-
-
-async def deep_cursor(session: AsyncSession, arguments: dict[str, Any]) -> str | None:
+async def deep_cursor(session: AsyncSession, where: CertificateFilter) -> str | None:
     """A cursor ``DEEP`` of the way down the list, or None when it fits on one page."""
-    base = query_for(arguments)
-    count = await session.scalar(select(func.count()).select_from(base.subquery()))
+    every = statement_for(where, after=False).limit(None)  # keyset order, every row
+    params = where.params()
+    count = await session.scalar(
+        select(func.count()).select_from(every.order_by(None).subquery()), params)
     if count is None or count <= PAGE_SIZE:
         return None
-    row = (await session.execute(
-        base.with_only_columns(Certificate.created_at, Certificate.id)
-        .order_by(Certificate.created_at.desc(), Certificate.id.desc())
-        .offset(int(count * DEEP)).limit(1)
-    )).one()
+    row = (await session.execute(every.offset(int(count * DEEP)).limit(1), params)).one()
     return encode_cursor(row.created_at, row.id)
 
 
@@ -89,18 +83,14 @@ async def pages(sqlalchemy_url: str, now: datetime) -> list[Page]:
     found: list[Page] = []
     try:
         async with AsyncSession(engine) as session:
-            for name, arguments in filters(now).items():
-                deep = await deep_cursor(session, arguments)
+            for name, where in filters(now).items():
+                deep = await deep_cursor(session, where)
                 for label, cursor in (("first", None), ("deep", deep)):
                     if label == "deep" and cursor is None:
                         continue
-                    stmt = page_statement(
-                        query_for(arguments).options(*LIST_DEFERRED),
-                        created_at=Certificate.created_at, row_id=Certificate.id,
-                        cursor=cursor, limit=PAGE_SIZE,
-                    )
-                    sql, params = compiled(stmt)
-                    found.append(Page(f"{name} {label}", query_string(arguments, cursor),
+                    sql, params = compiled(statement_for(where, after=cursor is not None),
+                                           {**where.params(), **page_params(cursor, PAGE_SIZE)})
+                    found.append(Page(f"{name} {label}", query_string(where, cursor),
                                       sql, params))
     finally:
         await engine.dispose()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -61,6 +62,11 @@ async def serve_listeners(settings: Settings, listeners: list[Listener]) -> None
         ))
         for listener in listeners
     ]
+    # What is loaded by now (modules, the apps with their routes and schemas, the process's
+    # resources: some 200,000 objects) lives as long as the process. Frozen, the cyclic
+    # garbage collector no longer scans it: a full collection walked all of it, a pause of
+    # 100-250 ms on a loaded machine that every request in flight waited through.
+    gc.freeze()
     loop = asyncio.get_running_loop()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 

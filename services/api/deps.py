@@ -53,7 +53,9 @@ class AppResources:
     agent_waiters: AgentWaiters = field(default_factory=AgentWaiters)
 
 
-def get_resources(request: Request) -> AppResources:
+# Dependencies are ``async def`` even when they never await: FastAPI runs a plain ``def``
+# dependency in its thread pool, a thread hop on every request.
+async def get_resources(request: Request) -> AppResources:
     resources: AppResources = request.app.state.resources
     return resources
 
@@ -61,7 +63,7 @@ def get_resources(request: Request) -> AppResources:
 ResourcesDep = Annotated[AppResources, Depends(get_resources)]
 
 
-def get_challenge_source(request: Request) -> ChallengeSource:
+async def get_challenge_source(request: Request) -> ChallengeSource:
     opened: ChallengeSource | AppResources = request.app.state.resources
     return opened.challenges if isinstance(opened, AppResources) else opened
 

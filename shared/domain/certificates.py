@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 from uuid import UUID
 
 import idna
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 
 from shared.choices import RevocationReason
 from shared.crypto import Keyring
 from shared.domain import audit, outbox
-from shared.domain.pagination import Page, paginate
+from shared.domain.pagination import Page, keyset_statement, paginate_rows
 from shared.domain.scope import certificates_in_scope, hide_unless_in_scope
 from shared.domain.tokens import Principal
 from shared.errors import InvalidNames, NotFound
-from shared.models import AcmeAccount, Certificate, CertificateName, CertificateRequest
+from shared.models import AcmeAccount, Certificate, CertificateName, CertificateRequest, Lineage
 from shared.models.base import utcnow
 from shared.models.notifications import EventType
 from shared.runtime import Runtime
@@ -37,48 +39,79 @@ def normalize_domain(domain: str) -> str:
         raise InvalidNames(f"domain filter is not a valid name: {exc}") from None
 
 
-# What a list leaves in the database: the chain and the sealed key (a page shows neither;
-# reading one of them from a listed row raises instead of querying).
-LIST_DEFERRED = (defer(Certificate.chain_pem, raiseload=True),
-                 defer(Certificate.private_key_sealed, raiseload=True))
+# What a list shows of a certificate, as plain columns: no ORM instance is built for a page,
+# and the chain and the sealed key stay in the database. ``alternate_chains`` is counted
+# there; ``renew_before_seconds`` is the lineage's.
+LIST_COLUMNS = (
+    Certificate.id, Certificate.request_id, Certificate.acme_account_id, Certificate.replaces_id,
+    Certificate.common_name, Certificate.names, Certificate.serial, Certificate.not_before,
+    Certificate.not_after, Certificate.issuer, Certificate.fingerprint_sha256,
+    Certificate.key_type, Certificate.status, Certificate.auto_renew, Certificate.lineage_id,
+    Certificate.replaced_by_id, Certificate.renewal_at, Certificate.renewal_source,
+    Lineage.renew_before_seconds, Certificate.renewal_attempts, Certificate.renewal_error,
+    Certificate.revoked_at, Certificate.revocation_reason,
+    func.json_array_length(Certificate.alternate_chains_pem).label("alternate_chains"),
+    Certificate.created_at, Certificate.created_by_token_id, Certificate.created_by_name,
+)
 
 
-def certificates_query(
-    *,
-    status: CertificateStatus | None,
-    domain: str | None,
-    expires_before: datetime | None,
-    domains: Sequence[str] = (),
-) -> Select[Certificate]:
-    """The certificates a list filtered so shows, in no order (see :func:`list_certificates`)."""
-    stmt = select(Certificate).where(certificates_in_scope(domains))
-    if status is not None:
-        stmt = stmt.where(Certificate.status == status)
-    if domain is not None:
+@dataclass(frozen=True, slots=True)
+class CertificateFilter:
+    """What a certificate list is filtered by (None: not filtered so), and the token's
+    domain scope (empty: every domain)."""
+
+    status: CertificateStatus | None = None
+    domain: str | None = None
+    expires_before: datetime | None = None
+    domains: tuple[str, ...] = ()
+
+    def params(self) -> dict[str, Any]:
+        """The values of the statement's bound parameters."""
+        values: dict[str, Any] = {}
+        if self.status is not None:
+            values["status"] = self.status
+        if self.domain is not None:
+            values["domain"] = normalize_domain(self.domain)
+        if self.expires_before is not None:
+            values["expires_before"] = self.expires_before
+        return values
+
+
+@lru_cache(maxsize=256)
+def list_statement(*, status: bool, domain: bool, expires_before: bool,
+                   domains: tuple[str, ...], after: bool) -> Select[Any]:
+    """The list statement for one shape of filter (which filters, which scope, a cursor or
+    not), built once: :data:`LIST_COLUMNS` of the certificates it shows, in keyset order,
+    the values left as bound parameters (:meth:`CertificateFilter.params`,
+    :func:`shared.domain.pagination.page_params`)."""
+    stmt = (select(*LIST_COLUMNS).join(Lineage, Certificate.lineage_id == Lineage.id)
+            .where(certificates_in_scope(domains)))
+    if status:
+        stmt = stmt.where(Certificate.status == bindparam("status"))
+    if domain:
         named = select(CertificateName.certificate_id).where(
-            CertificateName.name == normalize_domain(domain)
+            CertificateName.name == bindparam("domain")
         )
         stmt = stmt.where(Certificate.id.in_(named))
-    if expires_before is not None:
-        stmt = stmt.where(Certificate.not_after < expires_before)
-    return stmt
+    if expires_before:
+        stmt = stmt.where(Certificate.not_after < bindparam("expires_before"))
+    return keyset_statement(stmt, created_at=Certificate.created_at, row_id=Certificate.id,
+                            after=after)
+
+
+def statement_for(where: CertificateFilter, *, after: bool) -> Select[Any]:
+    return list_statement(status=where.status is not None, domain=where.domain is not None,
+                          expires_before=where.expires_before is not None,
+                          domains=where.domains, after=after)
 
 
 async def list_certificates(
-    session: AsyncSession,
-    *,
-    status: CertificateStatus | None,
-    domain: str | None,
-    expires_before: datetime | None,
-    cursor: str | None,
-    limit: int,
-    domains: Sequence[str] = (),
-) -> Page[Certificate]:
-    stmt = certificates_query(status=status, domain=domain, expires_before=expires_before,
-                              domains=domains).options(*LIST_DEFERRED)
-    return await paginate(
-        session, stmt, created_at=Certificate.created_at, row_id=Certificate.id,
-        cursor=cursor, limit=limit,
+    session: AsyncSession, where: CertificateFilter, *, cursor: str | None, limit: int
+) -> Page[dict[str, Any]]:
+    """A page of rows (dicts of :data:`LIST_COLUMNS`), newest first."""
+    return await paginate_rows(
+        session, statement_for(where, after=cursor is not None), where.params(),
+        created_at=Certificate.created_at, row_id=Certificate.id, cursor=cursor, limit=limit,
     )
 
 

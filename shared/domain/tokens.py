@@ -2,8 +2,9 @@
 so a slow hash adds nothing; the lookup is by hash, so no comparison of secrets is timed).
 
 Checking a token is cheap and cannot starve the API (:class:`TokenVerifier`): a string that
-is not shaped like a token is refused without the database, and at most
-:data:`LOOKUP_CONCURRENCY` lookups use the database at once. A token found valid is
+is not shaped like a token is refused without the database, at most
+:data:`LOOKUP_CONCURRENCY` lookups use the database at once, and concurrent requests with
+the same token share one lookup. A token found valid is
 remembered for :data:`CACHE_SECONDS`: a token revoked through another api process keeps
 working there for at most that long (the process that revokes it forgets it at once). An
 expiry is exact: a remembered token is refused from its ``expires_at`` on, cache or not.
@@ -154,6 +155,10 @@ class TokenVerifier:
         self._lookup = lookup or look_up
         self._known: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
         self._lookups = asyncio.Semaphore(concurrency)
+        # One lookup per token at a time: when a busy token's window ends, the requests
+        # that arrive together wait for one lookup instead of queueing one each (behind
+        # the bound above and the connection pool), which made a tail of seconds.
+        self._pending: dict[str, asyncio.Future[Principal | None]] = {}
 
     async def verify(self, sessions: Sessions, token: str) -> Principal | None:
         """The token's principal, or None when it is malformed, unknown, revoked or expired."""
@@ -167,11 +172,26 @@ class TokenVerifier:
                 return cached[1]
             del self._known[digest]
             return None
+        pending = self._pending.get(digest)
+        if pending is None:
+            pending = asyncio.ensure_future(self._look_up(sessions, token, now, digest))
+            self._pending[digest] = pending
+            pending.add_done_callback(lambda done: self._settled(digest, done))
+        # Shielded: a caller that goes away does not cancel the lookup others wait for.
+        return await asyncio.shield(pending)
+
+    async def _look_up(self, sessions: Sessions, token: str, now: datetime, digest: str
+                       ) -> Principal | None:
         async with self._lookups:
             principal = await self._lookup(sessions, token, now)
         if principal is not None:
             self._remember(digest, principal)
         return principal
+
+    def _settled(self, digest: str, lookup: asyncio.Future[Principal | None]) -> None:
+        self._pending.pop(digest, None)
+        if not lookup.cancelled():
+            lookup.exception()  # retrieved: every caller may have gone before it ended
 
     def forget(self, token_id: UUID) -> None:
         """Drop a token from the cache (it was just revoked in this process)."""

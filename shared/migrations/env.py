@@ -40,14 +40,30 @@ def _run(connection: Connection) -> None:
 # once (two Job pods, two compose runs) applies the history once: the second waits, then
 # finds the database at head. SQLite serializes its writers itself.
 MIGRATION_LOCK_ID = 0x63_6B_6D_67  # "ckmg"
+# The second run polls for the lock rather than waiting in pg_advisory_lock: a statement
+# that waits holds a snapshot, and a migration building an index CONCURRENTLY waits for
+# every older snapshot to end, so holder and waiter would deadlock.
+MIGRATION_LOCK_POLL_SECONDS = 0.5
 
 
-async def _advisory_lock(
-    connection: AsyncConnection, function: Literal["pg_advisory_lock", "pg_advisory_unlock"]
-) -> None:
-    """Session-level, so it spans the upgrade's own transaction; released on disconnect too."""
+async def _lock(connection: AsyncConnection) -> None:
+    """Session-level, so it spans the upgrade's own transactions; released on disconnect
+    too. No transaction stays open between two tries."""
+    if connection.dialect.name != "postgresql":
+        return
+    while True:
+        taken = await connection.scalar(text("SELECT pg_try_advisory_lock(:id)"),
+                                         {"id": MIGRATION_LOCK_ID})
+        await connection.commit()
+        if taken:
+            return
+        await asyncio.sleep(MIGRATION_LOCK_POLL_SECONDS)
+
+
+async def _unlock(connection: AsyncConnection) -> None:
     if connection.dialect.name == "postgresql":
-        await connection.execute(text(f"SELECT {function}(:id)"), {"id": MIGRATION_LOCK_ID})
+        await connection.execute(text("SELECT pg_advisory_unlock(:id)"),
+                                 {"id": MIGRATION_LOCK_ID})
         await connection.commit()
 
 
@@ -55,13 +71,13 @@ async def _run_async(url: str) -> None:
     engine = create_async_engine(url)
     try:
         async with engine.connect() as connection:
-            await _advisory_lock(connection, "pg_advisory_lock")
+            await _lock(connection)
             try:
                 await connection.run_sync(_run)
                 await connection.commit()
             finally:
                 await connection.rollback()
-                await _advisory_lock(connection, "pg_advisory_unlock")
+                await _unlock(connection)
     finally:
         await engine.dispose()
 

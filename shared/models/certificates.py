@@ -17,6 +17,7 @@ from shared.models.base import (
     SealedKeyMixin,
     TimestampMixin,
     str_enum,
+    utcnow,
 )
 from shared.models.lineages import Lineage
 from shared.states import CertificateStatus, RenewalSource
@@ -25,12 +26,15 @@ from shared.states import CertificateStatus, RenewalSource
 class Certificate(CreatedByMixin, SealedKeyMixin, TimestampMixin, Base):
     __tablename__ = "certificates"
     # The list's keyset order (newest first, then id), alone and after ?status=: a page,
-    # first or deep, reads only the rows it returns.
+    # first or deep, reads only the rows it returns. ``not_after`` rides in the first index,
+    # so ?expires_before= is checked on index entries, not on table rows (migration 0013).
     __table_args__ = (
-        Index("ix_certificates_created_at_id", "created_at", "id"),
+        Index("ix_certificates_created_at_id_not_after", "created_at", "id", "not_after"),
         Index("ix_certificates_status_created_at_id", "status", "created_at", "id"),
     )
     sealed_column = "private_key_sealed"
+    # Indexed by the first index above, not alone (migration 0013).
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     request_id: Mapped[UUID] = mapped_column(
         ForeignKey("certificate_requests.id"), unique=True

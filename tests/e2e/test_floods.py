@@ -12,11 +12,11 @@ from pathlib import Path
 
 import httpx
 
+from shared.db import POSTGRES_POOL_SIZE
 from tests.e2e.stack import Stack
 
 FLOOD = 300  # of each kind
 CONCURRENCY = 60
-POOL_SIZE = 10  # shared.db: pool_size=10, max_overflow=20
 
 
 def _connections_to(pid: int, port: int) -> int:
@@ -75,4 +75,4 @@ def test_floods_do_not_take_the_api_connections(prod: Stack) -> None:
         sampler.join()
     assert served.status_code == 200, served.text
     assert sorted(set(statuses)) == [401, 404], {s: statuses.count(s) for s in set(statuses)}
-    assert peak <= POOL_SIZE, f"the api held {peak} connections to Postgres during the flood"
+    assert peak <= POSTGRES_POOL_SIZE, f"the api held {peak} connections to Postgres in the flood"

@@ -50,6 +50,21 @@ def test_cursor_pagination_walks_every_certificate_once(prod: Stack, issued: lis
     assert created == sorted(created, reverse=True)
 
 
+@pytest.mark.parametrize("stack_name", ["prod", "embedded"])
+def test_a_listed_certificate_reads_as_the_certificate_itself(
+    stack_name: str, request: pytest.FixtureRequest
+) -> None:
+    """The list builds its items from plain columns (Postgres and SQLite); each shows
+    exactly what GET /v1/certificates/{id} shows (the production stack's Pebble offers
+    alternate chains, so their count is compared too)."""
+    stack: Stack = request.getfixturevalue(stack_name)
+    cert_id = stack.issue("list-same.example.test")["certificate_id"]
+    client = stack.client()
+    listed = client.get("/v1/certificates", params={"domain": "list-same.example.test"})
+    single = client.get(f"/v1/certificates/{cert_id}").json()
+    assert listed.json()["items"] == [single]
+
+
 def _all(client: httpx.Client, params: dict[str, Any]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     cursor = None

@@ -158,7 +158,7 @@ async def test_past_not_after_becomes_expired_and_leaves_the_active_list(issuer:
     assert (await cert_row(issuer, cert.id)).status is CertificateStatus.EXPIRED
     async with issuer.ctx.sessions() as session:
         page = await repository.list_certificates(
-            session, status=CertificateStatus.ACTIVE, domain=None, expires_before=None,
+            session, repository.CertificateFilter(status=CertificateStatus.ACTIVE),
             cursor=None, limit=10,
         )
     assert page.items == []

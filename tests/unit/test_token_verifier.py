@@ -3,6 +3,7 @@ forgotten at once by the process that revokes it."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -73,3 +74,32 @@ async def test_the_revoking_process_forgets_the_token_at_once() -> None:
     assert principal.token_id is not None
     tokens.forget(principal.token_id)
     assert await tokens.verify(SESSIONS, TOKEN) is None
+
+
+class SlowLookups(Lookups):
+    """A lookup that waits until the test lets it answer."""
+
+    def __init__(self, principal: Principal | None) -> None:
+        super().__init__(principal)
+        self.release = asyncio.Event()
+
+    async def __call__(self, _sessions: Any, _token: str, _now: datetime) -> Principal | None:
+        self.count += 1
+        await self.release.wait()
+        return self.principal
+
+
+async def test_concurrent_requests_with_one_token_share_one_lookup() -> None:
+    clocks, principal = Clocks(), Principal(uuid4(), "ci", Role.VIEWER)
+    lookups = SlowLookups(principal)
+    tokens = verifier(clocks, lookups)
+    waiting = [asyncio.create_task(tokens.verify(SESSIONS, TOKEN)) for _ in range(50)]
+    await asyncio.sleep(0)
+    waiting[0].cancel()  # a client that went away does not cancel the others' lookup
+    lookups.release.set()
+    answers = await asyncio.gather(*waiting[1:])
+    assert answers == [principal] * 49
+    assert lookups.count == 1
+    clocks.mono += CACHE_SECONDS + 0.1
+    assert await tokens.verify(SESSIONS, TOKEN) == principal  # a new window: a new lookup
+    assert lookups.count == 2

@@ -20,7 +20,7 @@ from services.api.schemas.certificates import (
     CertificateUpdate,
     RevocationCreate,
 )
-from services.api.schemas.common import UtcDatetime, page_of, problems
+from services.api.schemas.common import UtcDatetime, problems, rows_page
 from services.api.schemas.requests import CertificateRequestPublic
 from shared.choices import RevocationReason
 from shared.domain import certificates, renewals
@@ -35,7 +35,8 @@ PEM_CHAIN = "application/pem-certificate-chain"
 PEM_KEY = "application/x-pem-file"
 
 
-@router.get("", operation_id="listCertificates", responses=problems())
+@router.get("", operation_id="listCertificates", response_model=CertificatePage,
+            responses=problems())
 async def list_certificates(
     session: SessionDep,
     viewer: Viewer,
@@ -48,14 +49,13 @@ async def list_certificates(
     ),
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
-) -> CertificatePage:
+) -> Response:
     """Newest first; a scoped token sees only certificates whose every name is in its
     scope."""
-    page = await certificates.list_certificates(
-        session, status=status, domain=domain, expires_before=expires_before,
-        cursor=cursor, limit=limit, domains=viewer.domains,
-    )
-    return page_of(CertificatePage, page)
+    where = certificates.CertificateFilter(status=status, domain=domain,
+                                           expires_before=expires_before, domains=viewer.domains)
+    page = await certificates.list_certificates(session, where, cursor=cursor, limit=limit)
+    return rows_page(CertificatePage, page)
 
 
 @router.get("/{certificate_id}", operation_id="getCertificate", responses=problems(404))

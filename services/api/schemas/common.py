@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from functools import cache
+from typing import Annotated, Any, Generic, Literal, TypeVar, cast, get_args
 
+import typing_extensions
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -13,8 +15,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     WithJsonSchema,
 )
+from starlette.responses import Response
 
 from shared.crypto import EC_CURVES, RSA_SIZES
 from shared.domain.pagination import Page
@@ -75,6 +79,33 @@ def page_of(page_model: type[P], page: Page[Any]) -> P:
     return page_model.model_validate(
         {"items": page.items, "next_cursor": page.next_cursor}, from_attributes=True
     )
+
+
+def rows_page(page_model: type[PageOf[Any]], page: Page[dict[str, Any]]) -> Response:
+    """A page of plain rows (``shared.domain.pagination.paginate_rows``), written as JSON
+    straight from the rows: the database's values need no validation, and no model is
+    built. The JSON is what ``page_model`` would give (a route declares it as its
+    ``response_model``, so the OpenAPI document is the same)."""
+    body = _row_serializer(page_model).dump_json(
+        {"items": page.items, "next_cursor": page.next_cursor}, warnings=False
+    )
+    return Response(body, media_type="application/json")
+
+
+@cache
+def _row_serializer(page_model: type[PageOf[Any]]) -> TypeAdapter[Any]:
+    """The page model's shape as TypedDicts, whose serializers take dicts as they are."""
+    (item_model,) = get_args(page_model.model_fields["items"].annotation)
+    # typing_extensions' TypedDict, the one pydantic reads on Python 3.11, in its functional
+    # form (the fields are known at run time only).
+    typed_dict = cast(Any, typing_extensions.TypedDict)
+    item: Any = typed_dict(
+        f"{item_model.__name__}Row",
+        {name: field.annotation for name, field in item_model.model_fields.items()},
+    )
+    return TypeAdapter(typed_dict(
+        f"{page_model.__name__}Rows", {"items": list[item], "next_cursor": str | None}
+    ))
 
 
 class ProblemBody(BaseModel):
