@@ -33,10 +33,14 @@ SYSTEM_PACKAGES ?= pebble bind9 redis-server postgresql python3-venv curl system
 PYTEST ?= $(BIN)/pytest -n 2 --dist loadfile -q
 TESTS ?= tests
 
+# Options of `make bench`, e.g. BENCH_ARGS='--total 100000 --only issuance,api'.
+BENCH_ARGS ?=
+
 # Examples per API operation for `make fuzz` (the suite runs 20).
 FUZZ_EXAMPLES ?= 200
 
-.PHONY: help install system-packages venv lock lint test fuzz bench bench-renewer bench-api run demo demo-stop \
+.PHONY: help install system-packages venv lock lint test fuzz bench bench-issuance bench-renewer bench-api \
+	run demo demo-stop \
 	clean distclean openapi
 
 help:
@@ -48,7 +52,8 @@ help:
 	@echo "make lint       ruff check + mypy (strict)"
 	@echo "make openapi    write docs/openapi.json from the app (commit it with API changes)"
 	@echo "make fuzz       fuzz the live API (schemathesis) with $(FUZZ_EXAMPLES) examples per operation"
-	@echo "make bench      issuance latency and throughput against Pebble, vs a raw acme client and certbot"
+	@echo "make bench      every benchmark of issue 12 in one table (BENCH_ARGS='--help' lists options)"
+	@echo "make bench-issuance  issuance latency and throughput, vs a raw acme client and certbot"
 	@echo "make bench-renewer  one renewer pass over 100,000 certificates in Postgres, vs raw SQL"
 	@echo "make bench-api  the certificate list over 1,000,000 certificates, 50 clients, vs raw asyncpg"
 	@echo "make run        certkeeper all-in-one with embedded defaults (SQLite in ./data)"
@@ -93,6 +98,9 @@ fuzz: install
 	CERTKEEPER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/e2e/test_fuzz_api.py
 
 bench: install
+	$(BIN)/python -m bench.suite $(BENCH_ARGS)
+
+bench-issuance: install
 	$(BIN)/python -m bench.issuance
 
 bench-renewer: install

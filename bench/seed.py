@@ -1,11 +1,15 @@
 """A repository of N realistic certificates in Postgres, written with COPY.
 
-``.venv/bin/python -m bench.seed DSN [--total N]`` (default 1,000,000) on a migrated,
+``.venv/bin/python -m bench.seed DSN [--total N] [--due-percent P]`` (default 1,000,000 and
+1) on a migrated,
 empty database. Per certificate: its lineage, the request that issued it, two names (the
 apex and ``www.``) in ``certificates.names`` and ``certificate_names``. Spread like a fleet
 that has run for a year: ``created_at`` over the last 365 days, ``not_after`` over the next
 90 days (the expired ones in the past), statuses 90 % active, 5 % renewed, 3 % expired,
-2 % revoked; renewal planned two thirds into the lifetime. Rows are encoded in Python and
+2 % revoked; ``due_percent`` (default 1) of all certificates are active and due for renewal
+(planned a few minutes ago), the other active ones planned two thirds into their lifetime or,
+where that has passed, within the next day (a renewer keeps the fleet current); so the API
+and the renewer benchmarks can share one seeded database. Rows are encoded in Python and
 sent with asyncpg's binary COPY (``copy_records_to_table``) in batches, so memory stays
 flat whatever N is.
 """
@@ -36,6 +40,7 @@ class Shape:
 
     total: int
     now: datetime
+    due_percent: float = 1.0
 
     def uuid(self, kind: int, i: int) -> UUID:
         return UUID(int=(kind << 120) | (i + 1))
@@ -61,6 +66,19 @@ class Shape:
         if self.status(i) == "expired":
             return self.now - timedelta(seconds=(i * 104_729) % NINETY_DAYS)
         return self.now + timedelta(seconds=(i * 104_729) % NINETY_DAYS)
+
+    def due(self, i: int) -> bool:
+        """Active and due: 1/90 of the active ones per percent, so about ``due_percent`` %
+        of all (9,997 of 1,000,000 at 1 %), spread over every age."""
+        return self.status(i) == "active" and (i * 104_723) % 9_000 < self.due_percent * 100
+
+    def renewal_at(self, i: int) -> datetime | None:
+        if self.status(i) != "active":
+            return None
+        if self.due(i):
+            return self.now - timedelta(seconds=60 + i % 600)
+        planned = self.not_after(i) - LIFETIME / 3
+        return max(planned, self.now + timedelta(seconds=3_600 + i % 86_400))
 
 
 LINEAGE_COLUMNS = ("id", "common_name", "names", "key_type", "curve", "challenge_type",
@@ -100,7 +118,7 @@ def rows(shape: Shape, start: int, stop: int) -> Iterator[tuple[tuple[object, ..
             (cert, request, lineage, ACCOUNT, apex, names_json, f"{i + 1:032x}",
              not_after - LIFETIME, not_after, "CN=Fleet Test CA", f"{i + 1:064x}", "ec",
              CHAIN, "[]", b"\x00" * 64, status, status == "active",
-             not_after - LIFETIME / 3 if status == "active" else None,
+             shape.renewal_at(i),
              "lifetime" if status == "active" else None, 0,
              created + timedelta(days=1) if revoked else None,
              "superseded" if revoked else None, created, created),
@@ -109,9 +127,11 @@ def rows(shape: Shape, start: int, stop: int) -> Iterator[tuple[tuple[object, ..
         )
 
 
-async def seed(dsn: str, total: int, now: datetime, batch: int = BATCH) -> float:
+async def seed(
+    dsn: str, total: int, now: datetime, batch: int = BATCH, due_percent: float = 1.0
+) -> float:
     """Write ``total`` certificates; returns the seconds it took (ANALYZE included)."""
-    shape = Shape(total, now)
+    shape = Shape(total, now, due_percent)
     began = time.perf_counter()
     conn = await asyncpg.connect(dsn)
     try:
@@ -147,8 +167,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dsn", help="postgresql://... of a migrated, empty database")
     parser.add_argument("--total", type=int, default=1_000_000)
+    parser.add_argument("--due-percent", type=float, default=1.0,
+                        help="about this share of all certificates due for renewal")
     args = parser.parse_args()
-    elapsed = asyncio.run(seed(args.dsn, args.total, datetime.now(UTC)))
+    elapsed = asyncio.run(seed(args.dsn, args.total, datetime.now(UTC),
+                               due_percent=args.due_percent))
     print(f"Seeded {args.total} certificates in {elapsed:.1f} s "
           f"({args.total / elapsed:.0f}/s)")
 

@@ -1,6 +1,7 @@
 """Opens ACME conversations with the process's TLS trust and timeout, caches each CA's
 directory, and asks a CA for a certificate's renewal window (RFC 9773), which needs no
-account. One per process (see :mod:`shared.runtime`); a conversation is per job."""
+account. One per process (see :mod:`shared.runtime`); a conversation serves one job at a
+time and is kept for the account's next job (:mod:`shared.acme_pool`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from shared.acme_directory import parse_directory
 from shared.acme_errors import ResponseRecorder, parse_retry_after, translate
 from shared.acme_gateway import USER_AGENT, AcmeGateway, renewal_info_base
 from shared.acme_http import IPNetwork, guard_session
+from shared.acme_pool import ConversationPool, PoolKey
 
 
 class AcmeClients:
@@ -30,6 +32,7 @@ class AcmeClients:
         self._timeout = request_timeout
         self._allowed = tuple(allowed_networks)
         self._directories: dict[str, messages.Directory] = {}
+        self._idle: ConversationPool[AcmeGateway] = ConversationPool()
 
     async def directory(self, directory_url: str) -> messages.Directory:
         """The CA's directory, fetched once per process through the guarded transport."""
@@ -69,10 +72,26 @@ class AcmeClients:
     async def open(
         self, directory_url: str, key_pem: bytes, account_url: str | None
     ) -> AcmeGateway:
-        directory: messages.Directory | str = self._directories.get(directory_url, directory_url)
-        gateway = await AcmeGateway.connect(
-            directory, key_pem, account_url=account_url, verify=self._verify,
-            request_timeout=self._timeout, allowed_networks=self._allowed,
-        )
-        self._directories[directory_url] = gateway.directory
+        """A conversation for this account: an idle one of its own, or a new one. Close it
+        when done; it is kept for the account's next job."""
+        gateway = self._idle.take(PoolKey.of(directory_url, key_pem, account_url))
+        if gateway is None:
+            directory: messages.Directory | str = self._directories.get(
+                directory_url, directory_url)
+            gateway = await AcmeGateway.connect(
+                directory, key_pem, account_url=account_url, verify=self._verify,
+                request_timeout=self._timeout, allowed_networks=self._allowed,
+            )
+            self._directories[directory_url] = gateway.directory
+
+        def release(done: AcmeGateway) -> None:
+            # Keyed by the account it ends with: a gateway that registered one goes back
+            # under that account's URL.
+            self._idle.give(PoolKey.of(directory_url, key_pem, done.account_url), done)
+
+        gateway.release = release
         return gateway
+
+    def close(self) -> None:
+        """Close every idle conversation (when the process stops)."""
+        self._idle.close()

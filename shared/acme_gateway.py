@@ -1,10 +1,12 @@
 """Async facade over certbot's ``acme``: single requests in threads, errors translated.
 
-Build one gateway per job (it owns a ``requests`` session and a nonce pool that must not be
-shared). Every operation is made of single POSTs, each retried on its own on badNonce; acme's
-compound calls (``new_order`` fetches every authorization too) are never used, since
-retrying one whole would repeat what had succeeded. Never call acme's blocking poll loops:
-the issuer polls by rescheduling itself. All traffic goes through :mod:`shared.acme_http`.
+A gateway serves one job at a time (it owns a ``requests`` session and a nonce pool that
+must not be shared); ``AcmeClients`` keeps closed gateways for the next job of the same
+account (see :mod:`shared.acme_pool`). Every operation is made of single POSTs, each retried
+on its own on badNonce; acme's compound calls (``new_order`` fetches every authorization
+too) are never used, since retrying one whole would repeat what had succeeded. Never call
+acme's blocking poll loops: the issuer polls by rescheduling itself. All traffic goes
+through :mod:`shared.acme_http`.
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ class AcmeGateway:
         self._client = client
         self._recorder = recorder
         self._open_network = opener
+        # Called by close() instead of shutting down: the owner keeps it for reuse.
+        self.release: Callable[[AcmeGateway], None] | None = None
+        # False once the account key changed under this gateway: never reused then.
+        self.reusable = True
 
     @classmethod
     async def connect(
@@ -97,7 +103,20 @@ class AcmeGateway:
     def directory(self) -> messages.Directory:
         return self._client.directory
 
+    @property
+    def account_url(self) -> str | None:
+        account = self._client.net.account
+        return None if account is None else str(account.uri)
+
     def close(self) -> None:
+        """The job is done with the gateway: given back to its owner, or shut down."""
+        release, self.release = self.release, None
+        if release is not None and self.reusable:
+            release(self)
+        else:
+            self.shutdown()
+
+    def shutdown(self) -> None:
         self._client.net.session.close()
 
     async def register(
@@ -136,6 +155,7 @@ class AcmeGateway:
         """Roll the account over to ``new_key_pem`` (RFC 8555 7.3.5): one POST to keyChange,
         signed by the current key, carrying a JWS the new key signed."""
         url = self.directory["keyChange"]
+        self.reusable = False
         inner = key_change_request(
             account_url=account_url, old_key=self._require_key(), new_key_pem=new_key_pem,
             key_change_url=url,

@@ -25,6 +25,7 @@ class Runtime:
     dns: DnsTools
 
     async def aclose(self) -> None:
+        self.acme.close()
         await self.engine.dispose()
 
 

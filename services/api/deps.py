@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.agent_waiters import AgentWaiters
+from services.api.shared_lookups import SharedLookups
 from shared.db import Sessions
 from shared.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.domain.scope import hide_unless_in_scope
@@ -37,6 +38,7 @@ class ChallengeSource:
     slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(RESPONDER_LOOKUPS)
     )
+    lookups: SharedLookups = field(default_factory=SharedLookups)
 
 
 @dataclass

@@ -31,6 +31,8 @@ class Certificate(CreatedByMixin, SealedKeyMixin, TimestampMixin, Base):
     __table_args__ = (
         Index("ix_certificates_created_at_id_not_after", "created_at", "id", "not_after"),
         Index("ix_certificates_status_created_at_id", "status", "created_at", "id"),
+        # The renewer's wake query and expiry step: the active ones by expiry (0014).
+        Index("ix_certificates_status_not_after", "status", "not_after"),
     )
     sealed_column = "private_key_sealed"
     # Indexed by the first index above, not alone (migration 0013).

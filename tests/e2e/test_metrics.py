@@ -97,3 +97,26 @@ def _assert_json_lines(log: str) -> None:
     for line in lines:
         event = json.loads(line)
         assert {"time", "level", "event"} <= set(event), line
+
+
+def test_an_accounts_next_issuances_reuse_its_ca_conversation(embedded: Stack) -> None:
+    """The issuer keeps an account's ACME conversation between jobs: once warm, issuances ask
+    the CA for a fresh nonce only after it rejected one (Pebble rejects 5 % of nonces at
+    random); every other POST uses the Replay-Nonce of the answer before it, over the same
+    keep-alive connection."""
+    embedded.issue("warm.conversation.example.test")
+
+    def counts() -> tuple[float, float]:
+        text = httpx.get(f"{embedded.base_url}/metrics", timeout=10).text
+        acme = [(dict(labels), value) for (name, labels), value in _samples(text).items()
+                if name == "certkeeper_acme_client_request_count_total"]
+        fresh = sum(value for labels, value in acme if labels["action"] == "newNonce")
+        refused = sum(value for labels, value in acme if labels["status"] == "400")
+        return fresh, refused
+
+    fresh_before, refused_before = counts()
+    assert fresh_before >= 1  # the first conversation asked for its first nonce
+    for name in ("one.reused.example.test", "two.reused.example.test"):
+        embedded.issue(name)
+    fresh, refused = counts()
+    assert fresh - fresh_before <= refused - refused_before

@@ -53,8 +53,8 @@ async def test_wildcard_and_apex_present_wait_answer_and_clean(issuer: Issuer) -
     await issuer.add_mapping("example.test", provider)
     issuer.dns.slow_checks = 2
     request_id = await wildcard_and_apex(issuer)
-    await issuer.step(request_id)  # the order
-    waiting = await issuer.step(request_id)  # present both values, first check: not yet
+    # One job: the order, then both values presented; the first check finds them not yet.
+    waiting = await issuer.step(request_id)
     assert waiting.status is RequestStatus.PROCESSING
     assert issuer.dns.values(RECORD) == {c.txt_value for c in waiting.challenges}
     assert all(c.presented_at and c.record_name == RECORD and c.zone == "example.test."

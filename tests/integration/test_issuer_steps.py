@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -37,16 +38,23 @@ def pending_order(*names: str, number: int = 1) -> OrderInfo:
     return order("pending", [authz(n, order=number) for n in names], number=number)
 
 
+def validating_ca(issuer: Issuer, *names: str) -> None:
+    """A CA that takes answers and then validates for a minute (its Retry-After), so a job
+    that placed the order and answered ends there, the order in ``validating``."""
+    issuer.fake.always("answer", None)
+    busy = order("pending", [authz(n) for n in names], with_authorizations=False)
+    issuer.fake.always("fetch_order", replace(busy, retry_after=60.0))
+
+
 async def test_happy_path_issues(issuer: Issuer) -> None:
     names = ["www.example.test", "api.example.test"]
     issuer.fake.script("new_order", pending_order(*names))
     issuing_ca(issuer.fake, names)
     request_id = await issuer.request(*names)
-    first = await issuer.step(request_id)
-    assert first.status is RequestStatus.PROCESSING
-    assert [c.token for c in first.challenges] == ["token-1-www.example.test",
-                                                   "token-1-api.example.test"]
-    done = await issuer.run(request_id)
+    # One job: nothing makes it wait, so it places the order, answers, finalizes, stores.
+    done = await issuer.step(request_id)
+    assert [c.token for c in done.challenges] == ["token-1-www.example.test",
+                                                  "token-1-api.example.test"]
     assert done.status is RequestStatus.ISSUED, done.error
     assert done.certificate_id is not None and done.private_key_sealed is None
     assert await issuer.certificates() == 1
@@ -236,6 +244,7 @@ async def test_job_taken_over_before_ordering_places_no_order(issuer: Issuer) ->
     gone when it renews the lease, and stops before calling the CA."""
     request_id = await issuer.request("www.example.test")
     issuer.fake.always("new_order", pending_order("www.example.test"))
+    validating_ca(issuer, "www.example.test")
 
     async def taken_over(*_args: Any) -> None:
         issuer.clock.now += timedelta(seconds=issuer.settings.job_lease_seconds + 1)
@@ -245,7 +254,7 @@ async def test_job_taken_over_before_ordering_places_no_order(issuer: Issuer) ->
     await issuer.step(request_id)  # the first job, overtaken mid-step
     done = await issuer.row(request_id)
     assert issuer.fake.count("new_order") == 1
-    assert done.status is RequestStatus.PROCESSING and done.orders_placed == 1
+    assert done.status is RequestStatus.VALIDATING and done.orders_placed == 1
 
 
 async def test_a_slow_job_keeps_its_lease(tmp_path: Path) -> None:
@@ -256,6 +265,7 @@ async def test_a_slow_job_keeps_its_lease(tmp_path: Path) -> None:
     try:
         request_id = await slow.request("www.example.test")
         slow.fake.always("new_order", pending_order("www.example.test"))
+        validating_ca(slow, "www.example.test")
 
         async def outlives_its_first_lease(*_args: Any) -> None:
             slow.fake.always("open", None)
@@ -268,6 +278,6 @@ async def test_a_slow_job_keeps_its_lease(tmp_path: Path) -> None:
         await slow.step(request_id)
         assert slow.fake.opened == 1, "a second job was let in while the first still worked"
         assert slow.fake.count("new_order") == 1
-        assert (await slow.row(request_id)).status is RequestStatus.PROCESSING
+        assert (await slow.row(request_id)).status is RequestStatus.VALIDATING
     finally:
         await slow.runtime.aclose()

@@ -5,7 +5,9 @@ responder's own (``services.api.public``).
 It is unauthenticated, so it is kept cheap: a token that is not base64url (ACME tokens are
 ``[A-Za-z0-9_-]``, at most 255 characters) is refused without the database, and at most
 ``RESPONDER_LOOKUPS`` lookups run at once per process, on their own short sessions, so a
-flood of challenge requests cannot take the API's database connections.
+flood of challenge requests cannot take the API's database connections. A CA asks for one
+token several times at once: concurrent asks share one lookup
+(:mod:`services.api.shared_lookups`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
-from services.api.deps import ChallengeSourceDep, Public
+from services.api.deps import ChallengeSource, ChallengeSourceDep, Public
 from shared.choices import ChallengeType
 from shared.errors import NotFound
 from shared.models import CertificateRequest, Challenge
@@ -36,8 +38,15 @@ _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,255}")
 async def acme_challenge(token: str, source: ChallengeSourceDep) -> PlainTextResponse:
     if _TOKEN_SHAPE.fullmatch(token) is None:
         raise NotFound("no such challenge token")
+    key_authorization = await source.lookups.get(token, lambda: _lookup(source, token))
+    if key_authorization is None:
+        raise NotFound("no such challenge token")
+    return PlainTextResponse(key_authorization)
+
+
+async def _lookup(source: ChallengeSource, token: str) -> str | None:
     async with source.slots, source.sessions() as session:
-        key_authorization = await session.scalar(
+        return await session.scalar(
             select(Challenge.key_authorization)
             .join(CertificateRequest, Challenge.request_id == CertificateRequest.id)
             .where(
@@ -47,6 +56,3 @@ async def acme_challenge(token: str, source: ChallengeSourceDep) -> PlainTextRes
             )
             .limit(1)
         )
-    if key_authorization is None:
-        raise NotFound("no such challenge token")
-    return PlainTextResponse(key_authorization)

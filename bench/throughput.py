@@ -1,0 +1,125 @@
+"""Issue 12's targets 1, 2 and 5: issuance throughput and latency in both topologies against
+the floor client and certbot (one run, one Pebble build), and the memory of every Certkeeper
+process, idle and during the throughput run.
+
+The runners are :mod:`bench.issuance`'s; this module measures memory around their bursts and
+turns their rows into figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from bench.figures import Figure, at_least, at_most, value_at_most
+from bench.issuance import Row, baseline, certbot, certkeeper_row
+from bench.memory import MemoryWatch, ProcessMemory
+from tests.e2e.stack import Stack, WorkerProcess, embedded_stack, production_stack
+
+FLOOR_SHARE = 0.5  # of the floor's rate
+CERTBOT_TIMES = 50.0  # certbot's rate
+LATENCY_TIMES = 4.0  # the floor's per-certificate time
+IDLE_MB = 150.0
+PEAK_MB = 300.0
+
+
+@dataclass
+class Topology:
+    label: str  # "embedded", "production"
+    open_stack: Callable[[], contextlib.AbstractContextManager[Stack]]
+
+
+TOPOLOGIES = (Topology("production", production_stack), Topology("embedded", embedded_stack))
+
+
+@dataclass
+class Measured:
+    row: Row
+    memory: list[ProcessMemory]
+
+
+@contextlib.contextmanager
+def _notifier(stack: Stack) -> Iterator[WorkerProcess | None]:
+    """The production stack's notifier (the stack starts api, issuer and renewer)."""
+    if stack.worker is None:  # all-in-one: the notifier runs inside it
+        yield None
+        return
+    notifier = WorkerProcess(stack.env, stack.log_dir / "notifier.log", kind="notifier")
+    notifier.start()
+    try:
+        yield notifier
+    finally:
+        notifier.stop()
+
+
+def _roots(stack: Stack, notifier: WorkerProcess | None) -> dict[str, int]:
+    if stack.api_pid is None:
+        raise RuntimeError("the stack names no api process")
+    if stack.worker is None:
+        return {"all-in-one": stack.api_pid}
+    roots = {"api": stack.api_pid}
+    for label, process in (("issuer", stack.worker), ("renewer", stack.renewer),
+                           ("notifier", notifier)):
+        if process is not None and process.proc is not None:
+            roots[label] = process.proc.pid
+    return roots
+
+
+def measure(topology: Topology, runs: int, requests: int) -> Measured:
+    """The topology's row (warm-up, ``runs`` sequential, ``requests`` at once) and the
+    memory of its processes: idle just before the burst, peak over their lives (so far
+    dominated by the burst)."""
+    with topology.open_stack() as stack, _notifier(stack) as notifier:
+        watch = MemoryWatch(_roots(stack, notifier))
+
+        def around_burst() -> contextlib.AbstractContextManager[None]:
+            watch.idle()
+            return watch.during()
+
+        row = certkeeper_row(stack, topology.label, runs, requests, around_burst)
+        return Measured(row, watch.results())
+
+
+def throughput_figures(label: str, row: Row, floor: Row, bot: Row | None) -> list[Figure]:
+    found = [
+        Figure(f"issuance throughput, {label}", row.rate, "cert/s", floor.rate, "floor",
+               at_least(FLOOR_SHARE)),
+    ]
+    if bot is not None:
+        found.append(Figure(f"issuance throughput, {label} vs certbot", row.rate, "cert/s",
+                            bot.rate, "certbot", at_least(CERTBOT_TIMES)))
+    found.append(Figure(f"latency POST to issued (median), {label}", row.median * 1000, "ms",
+                        floor.median * 1000, "floor", at_most(LATENCY_TIMES)))
+    return found
+
+
+def memory_figures(label: str, memory: list[ProcessMemory]) -> list[Figure]:
+    found = []
+    for process in memory:
+        if process.idle_mb is not None:
+            found.append(Figure(f"RSS idle, {label}: {process.label}", process.idle_mb, "MB",
+                                target=value_at_most(IDLE_MB)))
+        found.append(Figure(f"RSS peak, {label}: {process.label}", process.peak_mb, "MB",
+                            target=value_at_most(PEAK_MB)))
+    return found
+
+
+def run(runs: int, requests: int, certbot_count: int,
+        topologies: tuple[Topology, ...] = TOPOLOGIES) -> tuple[list[Figure], dict[str, Row]]:
+    """Every figure of targets 1, 2 and 5, and the rows by label (``floor``, ``certbot``
+    and each topology's) for the parts that compare with them."""
+    rows = {"floor": baseline(runs, requests)}
+    if certbot_count:
+        rows["certbot"] = certbot(certbot_count)
+    measured = {t.label: measure(t, runs, requests) for t in topologies}
+    rows |= {label: result.row for label, result in measured.items()}
+    for label, row in rows.items():
+        print(f"  {label}: median {row.median * 1000:.0f} ms, {row.rate:.2f} cert/s",
+              flush=True)
+    figures: list[Figure] = []
+    for label, result in measured.items():
+        figures += throughput_figures(label, result.row, rows["floor"], rows.get("certbot"))
+    for label, result in measured.items():
+        figures += memory_figures(label, result.memory)
+    return figures, rows
