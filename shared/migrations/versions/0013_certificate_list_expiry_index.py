@@ -10,14 +10,13 @@ index condition checked on index entries, so rows outside the window are skipped
 reading them from the table (the list order is kept; an index led by ``not_after`` would
 have to sort the whole window). With ``(created_at)`` left beside it, the planner took that
 one for a deep ``expires_before`` page and filtered table rows (862 removed for 101 kept, at
-1,000,000 certificates). On Postgres every step runs CONCURRENTLY, outside the migration's
-transaction, so writes to ``certificates`` go on while the index builds; SQLite builds it
-plainly.
+1,000,000 certificates). Every step is built CONCURRENTLY on Postgres
+(:mod:`shared.migrations.index_ops`).
 """
 
 from collections.abc import Sequence
 
-from alembic import op
+from shared.migrations.index_ops import create_index, drop_index
 
 revision: str = "0013"
 down_revision: str | None = "0012"
@@ -32,33 +31,13 @@ REPLACED = {
 }
 
 
-def _create(name: str, columns: list[str]) -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        with op.get_context().autocommit_block():
-            # A build that failed half way leaves an invalid index of this name; drop it first.
-            op.drop_index(name, table_name=TABLE, postgresql_concurrently=True,
-                          if_exists=True)
-            op.create_index(name, TABLE, columns, postgresql_concurrently=True)
-    else:
-        op.create_index(name, TABLE, columns)
-
-
-def _drop(name: str) -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        with op.get_context().autocommit_block():
-            op.drop_index(name, table_name=TABLE, postgresql_concurrently=True,
-                          if_exists=True)
-    else:
-        op.drop_index(name, table_name=TABLE)
-
-
 def upgrade() -> None:
-    _create(*NEW)
+    create_index(TABLE, *NEW)
     for name in REPLACED:
-        _drop(name)
+        drop_index(TABLE, name)
 
 
 def downgrade() -> None:
     for name, columns in REPLACED.items():
-        _create(name, columns)
-    _drop(NEW[0])
+        create_index(TABLE, name, columns)
+    drop_index(TABLE, NEW[0])
