@@ -55,6 +55,7 @@ class Result:
     """One page: the API's p99 against raw asyncpg's for the same SQL (milliseconds)."""
 
     figure: str
+    page: str  # "<filter> first" or "<filter> deep", as bench.api_pages names it
     certkeeper: float  # api p99
     reference: float  # raw asyncpg p99
     ratio: float  # certkeeper / reference; met when <= target
@@ -137,7 +138,7 @@ def run(database: str | PostgresServer, clients: int = 50, rounds: int = 10) -> 
 
 
 def result_of(row: dict[str, Any]) -> Result:
-    return Result(figure=f"certificate list, {row['page']}, p99 ms",
+    return Result(figure=f"certificate list, {row['page']}, p99 ms", page=row["page"],
                   certkeeper=row["api_p99"], reference=row["raw_p99"],
                   ratio=row["ratio_p99"], target=TARGET_RATIO,
                   certkeeper_p50=row["api_p50"], reference_p50=row["raw_p50"])
