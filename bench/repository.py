@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from bench.api_scale import CERTKEEPER, token
+from bench import api_scale
+from bench.api_scale import Result
 from bench.figures import Figure, at_most
 from bench.renewer_pass import count_due, measure
 from bench.seed import seed
-from shared.crypto import new_key_spec
 from shared.migrate import upgrade
-from tests.harness.ports import free_port
 from tests.harness.postgres import PostgresServer, postgres_server
-from tests.harness.process import child_env, run_process, temp_dir
-from tests.harness.redis import redis_server
 
 API_TIMES = 3.0  # raw asyncpg's p99
 DEEP_TIMES = 1.5  # "the first and the last page cost the same", with room for noise
@@ -42,43 +36,16 @@ def seeded_postgres(total: int, now: datetime) -> Iterator[PostgresServer]:
         yield pg
 
 
-def api_results(pg: PostgresServer, now: datetime, clients: int, rounds: int
-                ) -> list[dict[str, float | str]]:
-    """``bench.api_load``'s per-page figures against a ``certkeeper api`` on ``pg``."""
-    with redis_server() as rd, temp_dir("ck-bench-suite-api-") as data:
-        port = free_port()
-        env = child_env({
-            "CERTKEEPER_DATABASE_URL": pg.dsn, "CERTKEEPER_REDIS_URL": rd.url,
-            "CERTKEEPER_ENCRYPTION_KEYS": new_key_spec(), "CERTKEEPER_DATA_DIR": str(data),
-            "CERTKEEPER_HTTP_PORT": str(port), "CERTKEEPER_LOG_LEVEL": "WARNING",
-        })
-        admin = token(env)
-        base_url = f"http://127.0.0.1:{port}"
-        with run_process([CERTKEEPER, "api"], env=env, log_path=data / "api.log",
-                         ready_url=f"{base_url}/readyz"):
-            load = subprocess.run(
-                [sys.executable, "-m", "bench.api_load", "--url", base_url, "--dsn", pg.dsn,
-                 "--sqlalchemy-url", pg.sqlalchemy_url, "--now", now.isoformat(),
-                 "--clients", str(clients), "--rounds", str(rounds)],
-                env={**env, "CERTKEEPER_BENCH_TOKEN": admin}, capture_output=True, text=True,
-                check=False)
-    if load.returncode != 0:
-        raise RuntimeError(f"load driver failed:\n{load.stderr[-3000:]}")
-    results: list[dict[str, float | str]] = json.loads(load.stdout)
-    return results
-
-
-def api_figures(results: list[dict[str, float | str]], clients: int) -> list[Figure]:
+def api_figures(results: list[Result], clients: int) -> list[Figure]:
     """p99 of every page against raw asyncpg (target on the filtered ones), and each deep
     page's p50 against its first page's."""
     found, first = [], {}
     for result in results:
-        page = str(result["page"])
-        name, _, depth = page.rpartition(" ")
-        api_p50, api_p99 = float(result["api_p50"]), float(result["api_p99"])
+        name, _, depth = result.page.rpartition(" ")
+        api_p50, api_p99 = result.certkeeper_p50, result.certkeeper
         target = at_most(API_TIMES) if name in FILTERED else None
-        found.append(Figure(f"API p99, {page} page, {clients} clients", api_p99, "ms",
-                            float(result["raw_p99"]), "raw asyncpg", target))
+        found.append(Figure(f"API p99, {result.page} page, {clients} clients", api_p99, "ms",
+                            result.reference, "raw asyncpg", target))
         if depth == "first":
             first[name] = api_p50
         elif name in first:
@@ -109,7 +76,7 @@ def run(total: int, clients: int, rounds: int, renewer_rounds: int, pass_limit: 
     with seeded_postgres(total, now) as pg:
         if "api" in parts:
             began = time.monotonic()
-            figures += api_figures(api_results(pg, now, clients, rounds), clients)
+            figures += api_figures(api_scale.run(pg, clients, rounds), clients)
             print(f"API part: {time.monotonic() - began:.0f} s", flush=True)
         if "renewer" in parts:
             began = time.monotonic()

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from bench.api_scale import Result, result_of
 from bench.figures import Figure, at_least, at_most, equal, table, value_at_most
 from bench.memory import MemoryWatch
 from bench.repository import api_figures
@@ -76,9 +77,9 @@ def test_memory_watch_follows_children() -> None:
 
 
 def test_api_figures_hold_filtered_pages_to_the_target_and_pair_deep_with_first() -> None:
-    def page(name: str, api_p50: float, api_p99: float, raw_p99: float) -> dict[str, float | str]:
-        return {"page": name, "api_p50": api_p50, "api_p99": api_p99, "raw_p50": 1.0,
-                "raw_p99": raw_p99, "ratio_p99": api_p99 / raw_p99}
+    def page(name: str, api_p50: float, api_p99: float, raw_p99: float) -> Result:
+        return result_of({"page": name, "api_p50": api_p50, "api_p99": api_p99, "raw_p50": 1.0,
+                          "raw_p99": raw_p99, "ratio_p99": api_p99 / raw_p99})
 
     found = {f.name: f for f in api_figures([
         page("all first", 10, 50, 10), page("all deep", 30, 90, 10),
