@@ -11,6 +11,7 @@ through :mod:`shared.acme_http`.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -288,7 +289,13 @@ class AcmeGateway:
     ) -> R:
         """``action`` names the call in the metrics (``certkeeper_acme_client_*``)."""
         self._recorder.action = action
-        return await translate(self._recorder, fn, *args, **kwargs)
+        try:
+            return await translate(self._recorder, fn, *args, **kwargs)
+        except asyncio.CancelledError:
+            # The job was cancelled while a thread still sends on this gateway's session:
+            # it must never be handed to another job.
+            self.reusable = False
+            raise
 
 
 class NewOrderReplacing(messages.NewOrder):

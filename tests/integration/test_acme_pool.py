@@ -1,0 +1,49 @@
+"""An account's ACME conversation is kept for its next job, and never handed on while a
+thread may still be sending on it (a job cancelled mid-call)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+
+from shared.acme_clients import AcmeClients
+from shared.choices import KeyType
+from shared.crypto import generate_private_key, make_csr
+from tests.harness.faults import Hold, fault_proxy
+from tests.harness.pebble import challtestsrv, pebble_server
+from tests.harness.ports import free_port
+
+LOOPBACK = [ipaddress.ip_network("127.0.0.0/8")]
+
+
+async def test_a_conversation_cancelled_mid_call_is_not_reused() -> None:
+    with (
+        challtestsrv() as dns,
+        pebble_server(http_port=free_port(), dns_server=dns.dns_server) as pebble,
+        fault_proxy(pebble) as proxy,
+    ):
+        clients = AcmeClients(ca_bundle=proxy.ca_bundle, request_timeout=10,
+                              allowed_networks=LOOPBACK)
+        key = generate_private_key(KeyType.EC, None, "p-256")
+        registering = await clients.open(proxy.directory_url, key, None)
+        account_url = await registering.register(contact_email=None,
+                                                 terms_of_service_agreed=True)
+        registering.close()
+        kept = await clients.open(proxy.directory_url, key, account_url)
+        assert kept is registering  # kept under the account it registered
+
+        hold = Hold("POST", "order-plz")
+        proxy.holds.append(hold)
+        csr = make_csr(generate_private_key(KeyType.EC, None, "p-256"), ["pool.example.test"])
+        ordering = asyncio.create_task(kept.new_order(csr))
+        assert await asyncio.to_thread(hold.held.wait, 10), "the order never reached the CA"
+        ordering.cancel()
+        await asyncio.gather(ordering, return_exceptions=True)
+        kept.close()  # the job's finally: its thread is still waiting for the CA
+        try:
+            fresh = await clients.open(proxy.directory_url, key, account_url)
+            assert fresh is not kept
+            fresh.close()
+        finally:
+            hold.release.set()
+            clients.close()
