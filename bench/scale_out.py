@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.figures import Figure, equal
-from bench.issuance import api_client, burst, create_account, request_statuses, submitter
+from bench.issuance import api_client, burst, create_account, request_statuses
 from tests.e2e.stack import CERTKEEPER, Stack, WorkerProcess, production_stack
 from tests.harness.ports import free_port
 from tests.harness.process import run_process
@@ -62,17 +62,10 @@ def measure(requests: int) -> ScaleOut:
         with stack.client() as client:
             create_account(client)
         orders, posts = pebble_log_count(log, ORDER_CREATED), pebble_log_count(log, NEW_ORDER_POST)
-        to_either, ids = submitter(stack, [stack.base_url, second_url]), []
-
-        def submit(name: str) -> str:  # keeps the ids should the burst fail
-            request_id = to_either(name)
-            ids.append(request_id)
-            return request_id
-
-        names = [f"scale{i}.example.test" for i in range(requests)]
+        names, ids = [f"scale{i}.example.test" for i in range(requests)], []
         began, failure = time.perf_counter(), ""
         try:
-            burst(stack, submit, names)
+            burst(stack, [stack.base_url, second_url], names, ids)  # ids kept on failure
         except (RuntimeError, TimeoutError) as exc:
             failure = str(exc).splitlines()[0]
         seconds = time.perf_counter() - began
