@@ -69,6 +69,17 @@ def test_free_ports_are_distinct_and_unprivileged() -> None:
     assert all(port > 1024 for port in [*ports, free_port(), free_port(udp=True)])
 
 
+@pytest.mark.parametrize("worker", ["gw0", "gw1", "gw2"])
+def test_each_xdist_worker_takes_ports_no_other_worker_takes(
+    worker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "3")
+    index = int(worker.removeprefix("gw"))
+    ports = [*free_ports(4), free_port(), free_port(udp=True)]
+    assert {port % 3 for port in ports} == {index}
+
+
 async def test_postgres_answers_select_one(postgres: PostgresServer) -> None:
     assert postgres.port != 5432
     assert postgres.sqlalchemy_url.startswith("postgresql+asyncpg://postgres@127.0.0.1:")
