@@ -1,10 +1,12 @@
 """Free TCP (and UDP) ports on 127.0.0.1 for throwaway servers.
 
-Under pytest-xdist each worker takes only the ports whose number modulo the worker count is
-its own index. A port is released between being chosen and being bound by the server, so
-without this two workers could choose the same port: one server failed to bind, and the
-test's readiness check and requests were answered by the other worker's server (a valid
-token refused as unknown, since that server has its own database).
+Under pytest-xdist each worker takes only ports of its own share: ports come in blocks of
+16, and block ``n`` belongs to worker ``n`` modulo the worker count (not the port's own
+parity: the kernel hands ``bind`` ports of one parity only). A port is released between
+being chosen and being bound by the server, so without this two workers could choose the
+same port: one server failed to bind, and the test's readiness check and requests were
+answered by the other worker's server (a valid token refused as unknown, since that server
+has its own database).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import socket
 
 HOST = "127.0.0.1"
+PORT_BLOCK = 16
 
 
 def _ours(port: int) -> bool:
@@ -21,7 +24,7 @@ def _ours(port: int) -> bool:
         "PYTEST_XDIST_WORKER_COUNT")
     if not worker or not count or not worker.startswith("gw"):
         return True
-    return port % int(count) == int(worker.removeprefix("gw")) % int(count)
+    return (port // PORT_BLOCK) % int(count) == int(worker.removeprefix("gw")) % int(count)
 
 
 def _udp_free(port: int) -> bool:
