@@ -1,5 +1,6 @@
 """What the issuer needs from an ACME client, as Protocols (cert-manager's
-``pkg/acme/client/interfaces.go``): one conversation per job, opened by a connector.
+``pkg/acme/client/interfaces.go``): a job opens a conversation through a connector and
+closes it when done; the connector may keep it for the account's next job.
 
 ``AcmeGateway`` and ``AcmeClients`` are the real implementations; tests drive the issuer
 with a scripted fake. The assignments at the end make mypy prove the real classes conform
@@ -17,7 +18,7 @@ from shared.choices import ChallengeType
 
 
 class AcmeConversation(Protocol):
-    """One account's conversation with a CA, for the length of one job."""
+    """One account's conversation with a CA, used by one job at a time."""
 
     async def new_order(
         self, csr_pem: bytes, *, profile: str | None = None, replaces: str | None = None
@@ -53,7 +54,7 @@ class AcmeConversation(Protocol):
 
 
 class AcmeConnector(Protocol):
-    """Opens conversations: one per job, never shared between jobs."""
+    """Opens conversations: each serves one job at a time, never two jobs at once."""
 
     async def open(
         self, directory_url: str, key_pem: bytes, account_url: str | None
