@@ -13,7 +13,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.agent_waiters import AgentWaiters
-from services.api.shared_lookups import SharedLookups
 from shared.db import Sessions
 from shared.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.domain.scope import hide_unless_in_scope
@@ -23,6 +22,7 @@ from shared.models import Certificate, CertificateRequest
 from shared.queue import JobQueue
 from shared.roles import Role
 from shared.runtime import Runtime
+from shared.shared_lookups import SharedLookups
 
 # Concurrent database lookups of the unauthenticated HTTP-01 responder, per api process:
 # a flood of challenge requests waits here instead of taking the API's connections.
@@ -38,7 +38,7 @@ class ChallengeSource:
     slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(RESPONDER_LOOKUPS)
     )
-    lookups: SharedLookups = field(default_factory=SharedLookups)
+    lookups: SharedLookups[str | None] = field(default_factory=SharedLookups)
 
 
 @dataclass

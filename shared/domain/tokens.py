@@ -34,6 +34,7 @@ from shared.db import Sessions
 from shared.models import ApiToken
 from shared.models.base import utcnow
 from shared.roles import Role
+from shared.shared_lookups import SharedLookups
 
 TOKEN_PREFIX = "ck_"  # noqa: S105 - a marker that makes leaked tokens easy to scan for
 TOKEN_BYTES = 32
@@ -158,7 +159,7 @@ class TokenVerifier:
         # One lookup per token at a time: when a busy token's window ends, the requests
         # that arrive together wait for one lookup instead of queueing one each (behind
         # the bound above and the connection pool), which made a tail of seconds.
-        self._pending: dict[str, asyncio.Future[Principal | None]] = {}
+        self._pending: SharedLookups[Principal | None] = SharedLookups()
 
     async def verify(self, sessions: Sessions, token: str) -> Principal | None:
         """The token's principal, or None when it is malformed, unknown, revoked or expired."""
@@ -172,13 +173,8 @@ class TokenVerifier:
                 return cached[1]
             del self._known[digest]
             return None
-        pending = self._pending.get(digest)
-        if pending is None:
-            pending = asyncio.ensure_future(self._look_up(sessions, token, now, digest))
-            self._pending[digest] = pending
-            pending.add_done_callback(lambda done: self._settled(digest, done))
-        # Shielded: a caller that goes away does not cancel the lookup others wait for.
-        return await asyncio.shield(pending)
+        return await self._pending.get(
+            digest, lambda: self._look_up(sessions, token, now, digest))
 
     async def _look_up(self, sessions: Sessions, token: str, now: datetime, digest: str
                        ) -> Principal | None:
@@ -187,11 +183,6 @@ class TokenVerifier:
         if principal is not None:
             self._remember(digest, principal)
         return principal
-
-    def _settled(self, digest: str, lookup: asyncio.Future[Principal | None]) -> None:
-        self._pending.pop(digest, None)
-        if not lookup.cancelled():
-            lookup.exception()  # retrieved: every caller may have gone before it ended
 
     def forget(self, token_id: UUID) -> None:
         """Drop a token from the cache (it was just revoked in this process)."""

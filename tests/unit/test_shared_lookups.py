@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.api.shared_lookups import SharedLookups
+from shared.shared_lookups import SharedLookups
 
 
 async def test_concurrent_asks_share_one_lookup_and_nothing_is_kept() -> None:

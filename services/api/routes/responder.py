@@ -7,7 +7,7 @@ It is unauthenticated, so it is kept cheap: a token that is not base64url (ACME 
 ``RESPONDER_LOOKUPS`` lookups run at once per process, on their own short sessions, so a
 flood of challenge requests cannot take the API's database connections. A CA asks for one
 token several times at once: concurrent asks share one lookup
-(:mod:`services.api.shared_lookups`).
+(:mod:`shared.shared_lookups`).
 """
 
 from __future__ import annotations
