@@ -30,7 +30,6 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -39,6 +38,7 @@ from bench.api_pages import Page, explain_sql, pages
 from bench.seed import seed
 from shared.crypto import new_key_spec
 from shared.migrate import upgrade
+from tests.e2e.stack import CERTKEEPER, run_cli
 from tests.harness.ports import free_port
 from tests.harness.postgres import PostgresServer, postgres_server
 from tests.harness.process import child_env, run_process, temp_dir
@@ -46,7 +46,6 @@ from tests.harness.redis import redis_server
 
 LIST_INDEXES = ("ix_certificates_created_at_id_not_after",
                 "ix_certificates_status_created_at_id")
-CERTKEEPER = str(Path(sys.executable).parent / "certkeeper")
 TARGET_RATIO = 3.0  # issue 12: the API's p99 at most 3x raw asyncpg's
 
 
@@ -102,13 +101,6 @@ class RollBack(Exception):
     """Leaves the transaction, restoring the dropped indexes."""
 
 
-def token(env: dict[str, str]) -> str:
-    done = subprocess.run([CERTKEEPER, "token", "create", "--role", "admin", "--name",
-                           "bench"], env=env, capture_output=True, text=True, timeout=60,
-                          check=True)
-    return done.stdout.strip()
-
-
 def run(database: str | PostgresServer, clients: int = 50, rounds: int = 10) -> list[Result]:
     """The list pages through ``certkeeper api`` and through raw asyncpg, on a migrated
     database seeded by :func:`bench.seed.seed` (its DSN, or the server): one api process
@@ -121,7 +113,7 @@ def run(database: str | PostgresServer, clients: int = 50, rounds: int = 10) -> 
             "CERTKEEPER_ENCRYPTION_KEYS": new_key_spec(), "CERTKEEPER_DATA_DIR": str(data),
             "CERTKEEPER_HTTP_PORT": str(port), "CERTKEEPER_LOG_LEVEL": "WARNING",
         })
-        admin = token(env)
+        admin = run_cli(env, "token", "create", "--role", "admin", "--name", "bench")
         base_url = f"http://127.0.0.1:{port}"
         with run_process([CERTKEEPER, "api"], env=env, log_path=data / "api.log",
                          ready_url=f"{base_url}/readyz"):

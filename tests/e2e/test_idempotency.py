@@ -58,16 +58,21 @@ def test_keys_belong_to_their_token(prod: Stack) -> None:
     assert _lineages(prod, "idem-token.example.test") == 2
 
 
-def test_concurrent_duplicates_make_one_request(prod: Stack) -> None:
-    key, body = str(uuid.uuid4()), {"common_name": "idem-race.example.test", "key_type": "ec"}
+def _race(stack: Stack, key: str, body: dict[str, object], times: int) -> list[httpx.Response]:
+    """``times`` identical POSTs with one Idempotency-Key, each on its own connection."""
 
     def one(_: int) -> httpx.Response:
-        with httpx.Client(base_url=prod.base_url, timeout=30,
-                          headers={"Authorization": f"Bearer {prod.admin_token}"}) as client:
+        with httpx.Client(base_url=stack.base_url, timeout=30,
+                          headers={"Authorization": f"Bearer {stack.admin_token}"}) as client:
             return _post(client, key, body)
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(one, range(8)))
+    with ThreadPoolExecutor(max_workers=times) as pool:
+        return list(pool.map(one, range(times)))
+
+
+def test_concurrent_duplicates_make_one_request(prod: Stack) -> None:
+    key, body = str(uuid.uuid4()), {"common_name": "idem-race.example.test", "key_type": "ec"}
+    answers = _race(prod, key, body, 8)
     assert {a.status_code for a in answers} <= {202, 409}, [a.text for a in answers]
     ids = {a.json()["id"] for a in answers if a.status_code == 202}
     assert len(ids) == 1, ids
@@ -119,15 +124,7 @@ def test_malformed_keys_are_refused(prod: Stack) -> None:
 def test_concurrent_duplicates_make_one_request_on_sqlite(embedded: Stack) -> None:
     """all-in-one on SQLite: the same constraint decides."""
     key, body = str(uuid.uuid4()), {"common_name": "idem-lite.example.test", "key_type": "ec"}
-
-    def one(_: int) -> httpx.Response:
-        with httpx.Client(base_url=embedded.base_url, timeout=30,
-                          headers={"Authorization": f"Bearer {embedded.admin_token}"}) as client:
-            return _post(client, key, body)
-
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        answers = list(pool.map(one, range(6)))
+    answers = _race(embedded, key, body, 6)
     assert {a.status_code for a in answers} <= {202, 409}, [a.text for a in answers]
     [request_id] = {a.json()["id"] for a in answers if a.status_code == 202}
     assert embedded.wait_final(request_id)["status"] == "issued"
-
