@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -21,6 +20,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from shared.config import Settings
+from shared.heap import settle_heap
 
 T = TypeVar("T")
 # How long an idle keep-alive connection stays open. Longer than the idle timeout of the
@@ -28,6 +28,10 @@ T = TypeVar("T")
 # just as a client sends on it (uvicorn's default of 5 s made busy clients see "server
 # disconnected without a response").
 KEEP_ALIVE_SECONDS = 75
+# The C HTTP/1.1 parser: under 50 concurrent clients the api answered 15 % more list requests
+# per second with it than with h11 (pure Python), and with a lower p99. uvloop was tried too
+# and left out: it halved the median but made the p99 six times longer.
+HTTP_PARSER = "httptools"
 
 
 @dataclass(frozen=True)
@@ -59,14 +63,11 @@ async def serve_listeners(settings: Settings, listeners: list[Listener]) -> None
         _Server(uvicorn.Config(
             listener.app, host=settings.http_host, port=listener.port, log_config=None,
             proxy_headers=True, lifespan="on", timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            http=HTTP_PARSER,
         ))
         for listener in listeners
     ]
-    # What is loaded by now (modules, the apps with their routes and schemas, the process's
-    # resources: some 200,000 objects) lives as long as the process. Frozen, the cyclic
-    # garbage collector no longer scans it: a full collection walked all of it, a pause of
-    # 100-250 ms on a loaded machine that every request in flight waited through.
-    gc.freeze()
+    settle_heap()
     loop = asyncio.get_running_loop()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 

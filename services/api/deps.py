@@ -10,10 +10,10 @@ from uuid import UUID
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.api.agent_waiters import AgentWaiters
-from shared.db import Sessions
+from shared.db import Sessions, read_connection
 from shared.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.domain.scope import hide_unless_in_scope
 from shared.domain.tokens import Principal, TokenVerifier
@@ -77,6 +77,16 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_reader(resources: ResourcesDep) -> AsyncIterator[AsyncConnection]:
+    """A connection for a route that reads with one statement (the certificate list),
+    without an ORM session: :func:`shared.db.read_connection`."""
+    async with read_connection(resources.runtime.engine) as connection:
+        yield connection
+
+
+ReaderDep = Annotated[AsyncConnection, Depends(get_reader)]
 
 PRINCIPAL_STATE = "principal"  # where the request gate leaves the caller in request.state
 REQUEST_ID_STATE = "request_id"  # and the request id (X-Request-ID)

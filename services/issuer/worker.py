@@ -9,6 +9,7 @@ from __future__ import annotations
 from services.issuer.wiring import running_issuer
 from shared.config import Settings
 from shared.errors import ConfigError
+from shared.heap import settle_heap
 from shared.metrics_server import metrics_listener
 from shared.queue import QUEUE_ERRORS
 from shared.runtime import build_runtime, stop_on_signals
@@ -22,6 +23,7 @@ async def run_issuer_worker(settings: Settings) -> None:
     try:
         with metrics_listener(settings):
             async with running_issuer(settings, runtime, stop):
+                settle_heap()
                 await stop.wait()
     except QUEUE_ERRORS:
         # Stopped while waiting for Redis to come up: nothing ran, so nothing is lost.

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from services.notifier.context import Notifier
 from services.notifier.notifier import run_notifier
 from shared.config import Settings
+from shared.heap import settle_heap
 from shared.metrics_server import metrics_listener
 from shared.runtime import Runtime, build_runtime, stop_on_signals
 
@@ -35,6 +36,7 @@ async def run_notifier_worker(settings: Settings) -> None:
     try:
         with metrics_listener(settings):
             async with running_notifier(settings, runtime, stop):
+                settle_heap()
                 await stop.wait()
     finally:
         await runtime.aclose()

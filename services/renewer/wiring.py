@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from services.renewer.renewer import Renewer, run_renewer
 from shared.config import Settings
 from shared.errors import ConfigError
+from shared.heap import settle_heap
 from shared.metrics_server import metrics_listener
 from shared.queue import QUEUE_ERRORS, ArqQueue, JobQueue
 from shared.runtime import Runtime, build_runtime, stop_on_signals
@@ -45,6 +46,7 @@ async def run_renewer_worker(settings: Settings) -> None:
     try:
         with metrics_listener(settings):
             async with running_renewer(settings, runtime, queue, stop):
+                settle_heap()
                 await stop.wait()
     finally:
         await queue.aclose()

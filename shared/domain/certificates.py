@@ -13,7 +13,7 @@ import idna
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Select, bindparam, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shared.choices import RevocationReason
 from shared.crypto import Keyring
@@ -29,8 +29,11 @@ from shared.runtime import Runtime
 from shared.states import CertificateStatus
 
 
+@lru_cache(maxsize=4096)
 def normalize_domain(domain: str) -> str:
-    """The form names are stored in: IDNA A-label, lowercase, no trailing dot."""
+    """The form names are stored in: IDNA A-label, lowercase, no trailing dot. Cached: UTS 46
+    mapping costs a list request by domain a tenth of its time, and clients ask for the same
+    names again and again."""
     name = domain.strip().rstrip(".")
     prefix = "*." if name.startswith("*.") else ""
     try:
@@ -106,11 +109,11 @@ def statement_for(where: CertificateFilter, *, after: bool) -> Select[Any]:
 
 
 async def list_certificates(
-    session: AsyncSession, where: CertificateFilter, *, cursor: str | None, limit: int
+    connection: AsyncConnection, where: CertificateFilter, *, cursor: str | None, limit: int
 ) -> Page[dict[str, Any]]:
     """A page of rows (dicts of :data:`LIST_COLUMNS`), newest first."""
     return await paginate_rows(
-        session, statement_for(where, after=cursor is not None), where.params(),
+        connection, statement_for(where, after=cursor is not None), where.params(),
         created_at=Certificate.created_at, row_id=Certificate.id, cursor=cursor, limit=limit,
     )
 

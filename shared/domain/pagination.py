@@ -11,10 +11,9 @@ from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from sqlalchemy import Integer, Select, bindparam, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from shared.db import read_connection
 from shared.errors import ValidationProblem
 
 T = TypeVar("T")
@@ -131,7 +130,7 @@ async def paginate(
 
 
 async def paginate_rows(
-    session: AsyncSession,
+    connection: AsyncConnection,
     stmt: Select[Any],
     params: dict[str, Any],
     *,
@@ -144,10 +143,10 @@ async def paginate_rows(
     selecting columns, ``created_at`` and ``row_id`` among them, with ``params`` (its
     filters' values): ``limit`` plain rows after ``cursor``, as dicts keyed by column label.
 
-    The statement runs as one Core statement (:func:`shared.db.read_connection`): no ORM
-    instance is built and the session tracks nothing. A dict is also what a response model
-    validates fastest (faster than from attributes, or than ``model_construct``)."""
-    connection = await read_connection(session)
+    The statement runs as one Core statement on ``connection`` (one from
+    :func:`shared.db.read_connection`): no ORM instance is built. A dict is also what a
+    response model validates fastest (faster than from attributes, or than
+    ``model_construct``)."""
     result = await connection.execute(stmt, {**params, **page_params(cursor, limit)})
     rows = [row._asdict() for row in result]
     return _page(rows, limit, lambda row: (row[created_at.key], row[row_id.key]))

@@ -21,6 +21,7 @@ from services.renewer.renewer import (
     renew_once,
 )
 from shared.acme_ari import RenewalWindow, ari_id_of_chain
+from shared.db import read_connection
 from shared.domain import certificates as repository
 from shared.domain.renewals import change_renewal
 from shared.errors import AcmeError
@@ -156,9 +157,9 @@ async def test_past_not_after_becomes_expired_and_leaves_the_active_list(issuer:
     issuer.clock.now = cert.not_after
     await renew_once(renewer_of(issuer))
     assert (await cert_row(issuer, cert.id)).status is CertificateStatus.EXPIRED
-    async with issuer.ctx.sessions() as session:
+    async with read_connection(issuer.runtime.engine) as connection:
         page = await repository.list_certificates(
-            session, repository.CertificateFilter(status=CertificateStatus.ACTIVE),
+            connection, repository.CertificateFilter(status=CertificateStatus.ACTIVE),
             cursor=None, limit=10,
         )
     assert page.items == []

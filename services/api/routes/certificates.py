@@ -9,6 +9,7 @@ from services.api.deps import (
     Cursor,
     Limit,
     Operator,
+    ReaderDep,
     ResourcesDep,
     SessionDep,
     Viewer,
@@ -38,7 +39,7 @@ PEM_KEY = "application/x-pem-file"
 @router.get("", operation_id="listCertificates", response_model=CertificatePage,
             responses=problems())
 async def list_certificates(
-    session: SessionDep,
+    reader: ReaderDep,
     viewer: Viewer,
     status: CertificateStatus | None = Query(None),  # noqa: B008
     domain: str | None = Query(
@@ -54,7 +55,7 @@ async def list_certificates(
     scope."""
     where = certificates.CertificateFilter(status=status, domain=domain,
                                            expires_before=expires_before, domains=viewer.domains)
-    page = await certificates.list_certificates(session, where, cursor=cursor, limit=limit)
+    page = await certificates.list_certificates(reader, where, cursor=cursor, limit=limit)
     return rows_page(CertificatePage, page)
 
 
