@@ -25,6 +25,7 @@ from tests.deploy.lock import (
 # Runtime dependencies the code reaches without an import statement, and why.
 LOADED_WITHOUT_IMPORT = {
     "aiosqlite": "SQLAlchemy loads it for sqlite+aiosqlite:// URLs (the embedded mode)",
+    "httptools": "uvicorn loads it as its HTTP parser (services.serving: http='httptools')",
 }
 # This repository's own packages (the agent is installed from ./agent, beside the service).
 OWN_PACKAGES = {"shared", "services", "tests", "bench", "scripts", "certkeeper_agent"}
