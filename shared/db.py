@@ -54,7 +54,6 @@ Sessions = async_sessionmaker[AsyncSession]
 # process). With 20 + 10 overflow, 50 concurrent list clients saw a p99 twice the median;
 # with 30 and no overflow, 1.2 times.
 POSTGRES_POOL_SIZE = 30
-POSTGRES_POOL_OVERFLOW = 0
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 SQLITE_POOL_SIZE = 1  # see the module's text
 SQLITE_POOL_TIMEOUT_SECONDS = 60
@@ -78,7 +77,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     engine = create_async_engine(
-        url, pool_size=POSTGRES_POOL_SIZE, max_overflow=POSTGRES_POOL_OVERFLOW,
+        url, pool_size=POSTGRES_POOL_SIZE, max_overflow=0,
         hide_parameters=True,
     )
     event.listen(engine.sync_engine, "checkout", _drop_closed)
