@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -14,7 +15,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Stores aware datetimes as UTC; SQLite hands back naive values, made aware here."""
+    """Stores aware datetimes as UTC; SQLite hands back naive values, made aware here.
+    asyncpg hands back aware UTC values already, so on Postgres a value read is not
+    processed at all (a call per value: a fifth of a page of 100 certificates' decoding)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -26,6 +29,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given to a UTC column")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def result_processor(
+        self, dialect: Dialect, coltype: Any
+    ) -> Callable[[Any], datetime | None] | None:
+        if dialect.name == "postgresql":
+            return None
+        return super().result_processor(dialect, coltype)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
