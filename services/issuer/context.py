@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
+from services.issuer.poll_pace import PollPace
 from shared.acme_protocol import AcmeConnector, AcmeConversation
 from shared.config import Settings
 from shared.crypto import Keyring
@@ -30,6 +31,7 @@ class IssuerContext:
     acme: AcmeConnector
     dns: DnsTools
     clock: Callable[[], datetime] = field(default=utcnow)
+    pace: PollPace = field(default_factory=PollPace)  # the process's, shared by its jobs
 
 
 def issuer_of(ctx: dict[str, Any]) -> IssuerContext:
@@ -75,6 +77,7 @@ class Step:
     settings: Settings
     dns: DnsTools
     clock: Callable[[], datetime] = field(default=utcnow)
+    pace: PollPace = field(default_factory=PollPace)
 
     @property
     def request(self) -> CertificateRequest:

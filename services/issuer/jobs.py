@@ -111,7 +111,8 @@ async def _run_step(
         key_pem = ctx.keyring.open(account.key_sealed, account.seal_context)
         acme = await ctx.acme.open(account.directory_url, key_pem, account.account_url)
         try:
-            step = Step(fence, acme, ctx.keyring, now, ctx.settings, ctx.dns, ctx.clock)
+            step = Step(fence, acme, ctx.keyring, now, ctx.settings, ctx.dns, ctx.clock,
+                        ctx.pace)
             delay = await STEPS[req.status](step)
             while delay == 0 and req.status in STEPS:
                 # The next step may start at once (an order just placed): write this one

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 from uuid import uuid4
 
 from services.issuer.agent_http01 import clean_up_agent_tokens
@@ -15,6 +16,7 @@ from services.issuer.context import Step
 from services.issuer.dns01 import clean_before_new_order
 from services.issuer.orders import check_fits, start_order
 from services.issuer.outcomes import order_failed
+from services.issuer.poll_pace import poll_delay
 from services.issuer.solvers import make_answerable
 from shared.acme_resources import OrderInfo
 from shared.chains import order_chains
@@ -30,25 +32,12 @@ from shared.states import AuthzStatus, CertificateStatus, RequestStatus
 
 logger = logging.getLogger(__name__)
 
-FIRST_POLL_SECONDS = 0.01
-POLL_GROWTH = 1.5
-MAX_POLL_SECONDS = 10.0
-MAX_RETRY_AFTER_SECONDS = 3600.0
 # How long one job may wait for the CA in place before handing the wait to the queue.
 INLINE_WAIT_SECONDS = 1.0
 MAX_ORDER_ROUNDS = 20
 
 
 StepFunction = Callable[[Step], Awaitable[float | None]]
-
-
-def poll_delay(polls: int, retry_after: float | None) -> float:
-    """Start short and back off; a CA's Retry-After wins when it asks for longer."""
-    steps = min(max(polls - 1, 0), 64)  # the cap is reached long before; no overflow
-    delay: float = min(FIRST_POLL_SECONDS * POLL_GROWTH**steps, MAX_POLL_SECONDS)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
-    return delay
 
 
 async def prepare_challenges(step: Step) -> float | None:
@@ -103,7 +92,13 @@ async def _follow_order(step: Step, order: OrderInfo) -> float | None:
     queue; longer ones, or a CA's Retry-After, go back to the queue."""
     req = step.request
     waited = 0.0
+    ca = urlsplit(order.url).netloc
+    clock = asyncio.get_running_loop().time
+    phase, began = order.status, clock()
     for _ in range(MAX_ORDER_ROUNDS):
+        if order.status != phase:
+            step.pace.observe(ca, phase, clock() - began)
+            phase, began = order.status, clock()
         req.order_status = order.status
         if order.status == "ready":
             order = await step.acme.finalize(order.url, order.finalize_url, _csr(req))
@@ -115,13 +110,13 @@ async def _follow_order(step: Step, order: OrderInfo) -> float | None:
         if order.status == "invalid":
             return await _order_invalid(step, order)
         req.polls += 1
-        delay = poll_delay(req.polls, order.retry_after)
+        delay = poll_delay(req.polls, order.retry_after, step.pace.first_delay(ca, phase))
         if waited + delay > INLINE_WAIT_SECONDS:
             return delay
         await asyncio.sleep(delay)
         waited += delay
         order = await step.acme.fetch_order(order.url)
-    return poll_delay(req.polls, order.retry_after)
+    return poll_delay(req.polls, order.retry_after, step.pace.first_delay(ca, order.status))
 
 
 def _csr(req: CertificateRequest) -> bytes:

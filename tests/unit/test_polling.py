@@ -1,4 +1,4 @@
-"""Poll scheduling (services.issuer.steps.poll_delay) and Retry-After parsing."""
+"""Poll scheduling (services.issuer.poll_pace) and Retry-After parsing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from services.issuer.steps import poll_delay
+from services.issuer.poll_pace import PollPace, poll_delay
 from shared.acme_errors import parse_retry_after
 
 NOW = datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -81,3 +81,50 @@ def test_http_date_in_the_past_means_no_wait() -> None:
 @pytest.mark.parametrize("value", [None, "", "soon", "12.5s", "-5", "Mon, 99 Foo 20x", "²"])
 def test_unreadable_retry_after_is_none(value: str | None) -> None:
     assert parse_retry_after(value, now=NOW) is None
+
+
+# --- PollPace: the first poll of a phase, from how long the phase lately took --------------
+
+
+def test_a_ca_not_seen_yet_is_polled_after_ten_milliseconds() -> None:
+    assert PollPace().first_delay("ca.test", "pending") == pytest.approx(0.01)
+
+
+def test_the_first_poll_waits_half_the_phase_last_seen() -> None:
+    pace = PollPace()
+    pace.observe("ca.test", "pending", 0.3)
+
+    assert pace.first_delay("ca.test", "pending") == pytest.approx(0.15)
+    assert pace.first_delay("ca.test", "processing") == pytest.approx(0.01)
+    assert pace.first_delay("other.test", "pending") == pytest.approx(0.01)
+
+
+def test_the_typical_length_moves_a_fifth_of_the_way_to_each_new_one() -> None:
+    pace = PollPace()
+    pace.observe("ca.test", "processing", 1.0)
+    pace.observe("ca.test", "processing", 0.0)
+
+    assert pace.first_delay("ca.test", "processing") == pytest.approx(0.5 * 0.8)
+
+
+def test_the_first_poll_stays_between_ten_milliseconds_and_two_seconds() -> None:
+    pace = PollPace()
+    pace.observe("fast.test", "pending", 0.001)
+    pace.observe("slow.test", "pending", 3600.0)
+
+    assert pace.first_delay("fast.test", "pending") == pytest.approx(0.01)
+    assert pace.first_delay("slow.test", "pending") == 2.0
+
+
+@pytest.mark.parametrize("phase", ["ready", "valid", "invalid"])
+def test_phases_with_nothing_to_wait_for_are_not_paced(phase: str) -> None:
+    pace = PollPace()
+    pace.observe("ca.test", phase, 5.0)
+
+    assert pace.first_delay("ca.test", phase) == pytest.approx(0.01)
+
+
+def test_later_polls_grow_from_the_paced_first_one() -> None:
+    delays = [poll_delay(polls, None, 0.2) for polls in range(1, 4)]
+
+    assert delays == pytest.approx([0.2, 0.3, 0.45])
