@@ -16,7 +16,7 @@ from services.issuer.context import Step
 from services.issuer.dns01 import clean_before_new_order
 from services.issuer.orders import check_fits, start_order
 from services.issuer.outcomes import order_failed
-from services.issuer.poll_pace import poll_delay
+from services.issuer.poll_pace import PhaseTimer, poll_delay
 from services.issuer.solvers import make_answerable
 from shared.acme_resources import OrderInfo
 from shared.chains import order_chains
@@ -94,11 +94,9 @@ async def _follow_order(step: Step, order: OrderInfo) -> float | None:
     waited = 0.0
     ca = urlsplit(order.url).netloc
     clock = asyncio.get_running_loop().time
-    phase, began = order.status, clock()
+    phase = PhaseTimer(order.status, clock())
     for _ in range(MAX_ORDER_ROUNDS):
-        if order.status != phase:
-            step.pace.observe(ca, phase, clock() - began)
-            phase, began = order.status, clock()
+        phase.saw(order.status, clock(), step.pace, ca)
         req.order_status = order.status
         if order.status == "ready":
             order = await step.acme.finalize(order.url, order.finalize_url, _csr(req))
@@ -110,7 +108,7 @@ async def _follow_order(step: Step, order: OrderInfo) -> float | None:
         if order.status == "invalid":
             return await _order_invalid(step, order)
         req.polls += 1
-        delay = poll_delay(req.polls, order.retry_after, step.pace.first_delay(ca, phase))
+        delay = poll_delay(req.polls, order.retry_after, step.pace.first_delay(ca, phase.status))
         if waited + delay > INLINE_WAIT_SECONDS:
             return delay
         await asyncio.sleep(delay)

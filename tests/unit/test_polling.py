@@ -7,7 +7,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from services.issuer.poll_pace import PollPace, poll_delay
+from services.issuer.poll_pace import PhaseTimer, PollPace, poll_delay
 from shared.acme_errors import parse_retry_after
 
 NOW = datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -128,3 +128,21 @@ def test_later_polls_grow_from_the_paced_first_one() -> None:
     delays = [poll_delay(polls, None, 0.2) for polls in range(1, 4)]
 
     assert delays == pytest.approx([0.2, 0.3, 0.45])
+
+
+def test_a_phase_is_timed_to_halfway_between_the_polls_either_side_of_its_end() -> None:
+    pace = PollPace()
+    timer = PhaseTimer("pending", 10.0)
+    timer.saw("pending", 10.2, pace, "ca.test")
+    timer.saw("pending", 10.4, pace, "ca.test")
+    timer.saw("ready", 10.6, pace, "ca.test")
+
+    assert pace.typical[("ca.test", "pending")] == pytest.approx(0.5)
+    assert (timer.status, timer.began) == ("ready", 10.6)
+
+
+def test_a_phase_over_by_the_first_poll_counts_half_that_poll() -> None:
+    pace = PollPace()
+    PhaseTimer("processing", 0.0).saw("valid", 0.1, pace, "ca.test")
+
+    assert pace.typical[("ca.test", "processing")] == pytest.approx(0.05)
