@@ -108,7 +108,7 @@ async def _follow_order(step: Step, order: OrderInfo) -> float | None:
         if order.status == "invalid":
             return await _order_invalid(step, order)
         req.polls += 1
-        delay = poll_delay(req.polls, order.retry_after, step.pace.first_delay(ca, phase.status))
+        delay = poll_delay(req.polls, order.retry_after, step.pace.first_delay(ca, order.status))
         if waited + delay > INLINE_WAIT_SECONDS:
             return delay
         await asyncio.sleep(delay)
