@@ -10,10 +10,10 @@ from uuid import UUID
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from services.api.agent_waiters import AgentWaiters
-from shared.db import Sessions, read_connection
+from shared.db import read_connection
 from shared.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.domain.scope import hide_unless_in_scope
 from shared.domain.tokens import Principal, TokenVerifier
@@ -34,7 +34,7 @@ class ChallengeSource:
     """What the HTTP-01 responder reads: the database, behind a few lookup slots. The api
     shares its own database; the public responder process opens only this (no keyring)."""
 
-    sessions: Sessions
+    engine: AsyncEngine
     slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(RESPONDER_LOOKUPS)
     )
@@ -49,7 +49,7 @@ class AppResources:
     challenges: ChallengeSource = field(init=False)
 
     def __post_init__(self) -> None:
-        self.challenges = ChallengeSource(self.runtime.sessions)
+        self.challenges = ChallengeSource(self.runtime.engine)
     agent_waiters: AgentWaiters = field(default_factory=AgentWaiters)
 
 

@@ -14,7 +14,7 @@ from services.api.deps import AppResources, ChallengeSource
 from services.api.observe import Observe
 from services.api.routes import health, responder
 from shared.config import Settings
-from shared.db import create_engine, create_sessions
+from shared.db import create_engine
 
 ChallengeSourceFactory = Callable[
     [], AbstractAsyncContextManager[ChallengeSource | AppResources]
@@ -46,7 +46,7 @@ def responder_resources(settings: Settings) -> ChallengeSourceFactory:
     async def opened() -> AsyncIterator[ChallengeSource]:
         engine = create_engine(settings)
         try:
-            yield ChallengeSource(create_sessions(engine))
+            yield ChallengeSource(engine)
         finally:
             await engine.dispose()
 

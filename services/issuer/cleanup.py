@@ -45,8 +45,10 @@ async def cleanup_request(ctx: dict[str, Any], request_id: str) -> None:
 
 async def clean_up(ctx: IssuerContext, request_id: UUID) -> None:
     owner, now = uuid4().hex, ctx.clock()
-    if not await claim(ctx, request_id, owner, now, statuses=FINAL_STATUSES, fence=False):
-        return
+    async with ctx.sessions.begin() as session:
+        if not await claim(ctx, session, request_id, owner, now, statuses=FINAL_STATUSES,
+                           fence=False):
+            return
     delay: float | None = None
     attempt = 0
     try:

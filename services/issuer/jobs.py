@@ -45,14 +45,16 @@ async def advance_request(ctx: dict[str, Any], request_id: str) -> None:
 
 async def advance(ctx: IssuerContext, request_id: UUID) -> None:
     now, owner = ctx.clock(), uuid4().hex
-    if not await claim(ctx, request_id, owner, now, statuses=WORKED_STATUSES, fence=True):
-        return
-    try:
-        async with lease_kept(ctx, request_id, owner):
-            outcome = await _step(ctx, request_id, now)
-    except Fenced:
-        logger.info("request.step_fenced", extra={"request_id": str(request_id)})
-        return
+    async with ctx.sessions() as session:
+        claimed = await _claim(ctx, session, request_id, owner, now)
+        if claimed is None:
+            return
+        try:
+            async with lease_kept(ctx, request_id, owner):
+                outcome = await _step(ctx, *claimed, now)
+        except Fenced:
+            logger.info("request.step_fenced", extra={"request_id": str(request_id)})
+            return
     if outcome.delay is not None:
         await enqueue_advance(ctx.queue, request_id, outcome.version, outcome.delay)
     if outcome.cleanup:
@@ -66,36 +68,37 @@ class Outcome(NamedTuple):
     cleanup: bool  # the request ended with DNS records to remove
 
 
-async def _step(ctx: IssuerContext, request_id: UUID, now: datetime) -> Outcome:
-    """Run the step and write its result."""
-    async with ctx.sessions() as session:
-        loaded = await _load(session, request_id)
-        if loaded is None:
-            return Outcome(0, None, False)
-        fence, account = loaded
-        try:
-            delay = await _run_step(ctx, fence, account, now)
-            version = await _finish(fence, delay, now)
-            _count_issued(fence.request, ctx.clock())
-            return Outcome(version, delay, needs_cleanup(fence.request))
-        except Fenced:
-            raise
-        except Exception as exc:
-            _log_crash(request_id, exc)
-            await session.rollback()
-            problem = Problem(f"internal error: {type(exc).__name__}")
-    return await _record_on_fresh_row(ctx, request_id, fence.version, now, problem)
-
-
-async def _load(
-    session: AsyncSession, request_id: UUID
+async def _claim(
+    ctx: IssuerContext, session: AsyncSession, request_id: UUID, owner: str, now: datetime
 ) -> tuple[Fence, AcmeAccount] | None:
-    req = await session.get(CertificateRequest, request_id)
+    """Claim the request and read it and its account, in one transaction; None when
+    another job holds it or it needs no work."""
+    claimed = await claim(ctx, session, request_id, owner, now, statuses=WORKED_STATUSES,
+                          fence=True)
+    req = await session.get(CertificateRequest, request_id) if claimed else None
     account = await session.get(AcmeAccount, req.acme_account_id) if req else None
     await session.commit()
     if req is None or account is None:
         return None
     return Fence(session, req, req.version), account
+
+
+async def _step(ctx: IssuerContext, fence: Fence, account: AcmeAccount, now: datetime
+                ) -> Outcome:
+    """Run the step and write its result."""
+    request_id = fence.request.id
+    try:
+        delay = await _run_step(ctx, fence, account, now)
+        version = await _finish(fence, delay, now)
+        _count_issued(fence.request, ctx.clock())
+        return Outcome(version, delay, needs_cleanup(fence.request))
+    except Fenced:
+        raise
+    except Exception as exc:
+        _log_crash(request_id, exc)
+        await fence.session.rollback()
+        problem = Problem(f"internal error: {type(exc).__name__}")
+    return await _record_on_fresh_row(ctx, request_id, fence.version, now, problem)
 
 
 async def _run_step(
@@ -115,9 +118,11 @@ async def _run_step(
                         ctx.pace)
             delay = await STEPS[req.status](step)
             while delay == 0 and req.status in STEPS:
-                # The next step may start at once (an order just placed): write this one
-                # and go on in the same job rather than a round trip through the queue.
-                await step.commit()
+                # The next step may start at once (an order just placed): go on in the same
+                # job rather than a round trip through the queue. This step's writes go in
+                # the next one's first commit, which every step makes before it calls out
+                # (and before that, no transaction is open: the ORM begins one only when
+                # it reads or flushes).
                 delay = await STEPS[req.status](step)
         finally:
             acme.close()

@@ -21,6 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.issuer.context import IssuerContext
 from shared.db_errors import DATABASE_ERRORS
@@ -31,12 +32,14 @@ logger = logging.getLogger(__name__)
 
 
 async def claim(
-    ctx: IssuerContext, request_id: UUID, owner: str, now: datetime,
+    ctx: IssuerContext, session: AsyncSession, request_id: UUID, owner: str, now: datetime,
     *, statuses: Collection[RequestStatus], fence: bool,
 ) -> bool:
-    """Take the lease of a request in one of ``statuses`` that no job holds. With ``fence``
-    the claim also moves the version on, so a job that still works the row (whose lease
-    lapsed) is fenced out of its next write."""
+    """Take the lease of a request in one of ``statuses`` that no job holds, in the
+    session's transaction: the caller reads the row in the same transaction and commits,
+    one round of BEGIN and COMMIT for both. With ``fence`` the claim also moves the version
+    on, so a job that still works the row (whose lease lapsed) is fenced out of its next
+    write."""
     lease = timedelta(seconds=ctx.settings.job_lease_seconds)
     values: dict[str, Any] = {"lease_owner": owner, "lease_until": now + lease}
     if fence:
@@ -51,8 +54,7 @@ async def claim(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    async with ctx.sessions.begin() as session:
-        result = await session.execute(stmt)
+    result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0) == 1)
 
 

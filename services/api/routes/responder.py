@@ -4,10 +4,10 @@ responder's own (``services.api.public``).
 
 It is unauthenticated, so it is kept cheap: a token that is not base64url (ACME tokens are
 ``[A-Za-z0-9_-]``, at most 255 characters) is refused without the database, and at most
-``RESPONDER_LOOKUPS`` lookups run at once per process, on their own short sessions, so a
-flood of challenge requests cannot take the API's database connections. A CA asks for one
-token several times at once: concurrent asks share one lookup
-(:mod:`shared.shared_lookups`).
+``RESPONDER_LOOKUPS`` lookups run at once per process, each one statement on a pooled
+connection without an ORM session (:func:`shared.db.read_connection`), so a flood of
+challenge requests cannot take the API's database connections. A CA asks for one token
+several times at once: concurrent asks share one lookup (:mod:`shared.shared_lookups`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from services.api.deps import ChallengeSource, ChallengeSourceDep, Public
 from shared.choices import ChallengeType
+from shared.db import read_connection
 from shared.errors import NotFound
 from shared.models import CertificateRequest, Challenge
 from shared.states import RequestStatus
@@ -45,8 +46,8 @@ async def acme_challenge(token: str, source: ChallengeSourceDep) -> PlainTextRes
 
 
 async def _lookup(source: ChallengeSource, token: str) -> str | None:
-    async with source.slots, source.sessions() as session:
-        return await session.scalar(
+    async with source.slots, read_connection(source.engine) as connection:
+        return await connection.scalar(
             select(Challenge.key_authorization)
             .join(CertificateRequest, Challenge.request_id == CertificateRequest.id)
             .where(
