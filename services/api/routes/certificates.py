@@ -9,7 +9,6 @@ from services.api.deps import (
     Cursor,
     Limit,
     Operator,
-    ReaderDep,
     ResourcesDep,
     SessionDep,
     Viewer,
@@ -24,6 +23,7 @@ from services.api.schemas.certificates import (
 from services.api.schemas.common import UtcDatetime, problems, rows_page
 from services.api.schemas.requests import CertificateRequestPublic
 from shared.choices import RevocationReason
+from shared.db import read_connection
 from shared.domain import certificates, renewals
 from shared.domain.requests import WrittenHook, ring
 from shared.models import CertificateRequest
@@ -39,7 +39,7 @@ PEM_KEY = "application/x-pem-file"
 @router.get("", operation_id="listCertificates", response_model=CertificatePage,
             responses=problems())
 async def list_certificates(
-    reader: ReaderDep,
+    resources: ResourcesDep,
     viewer: Viewer,
     status: CertificateStatus | None = Query(None),  # noqa: B008
     domain: str | None = Query(
@@ -55,7 +55,10 @@ async def list_certificates(
     scope."""
     where = certificates.CertificateFilter(status=status, domain=domain,
                                            expires_before=expires_before, domains=viewer.domains)
-    page = await certificates.list_certificates(reader, where, cursor=cursor, limit=limit)
+    # The connection is taken here, not by a dependency: a generator dependency's exit
+    # stack was a tenth of the cost of a one-row page.
+    async with read_connection(resources.runtime.engine) as reader:
+        page = await certificates.list_certificates(reader, where, cursor=cursor, limit=limit)
     return rows_page(CertificatePage, page)
 
 
