@@ -81,14 +81,16 @@ def create_app(resources: ResourcesFactory, *, serve_challenges: bool = True) ->
     app.add_middleware(RequestGate)
     app.add_middleware(ResponseBoundary)  # security headers and one error path
     app.add_middleware(Observe)  # added last: outermost, sees every answer, the gate's too
+    if serve_challenges:
+        # First: routes are matched in order, and a CA asks for each token several times
+        # (once per vantage point), so the responder does not scan every API route first.
+        app.include_router(responder.router)
     for router in (acme_accounts.router, certificate_requests.router, certificates.router,
                    dns_providers.router, domain_mappings.router, health.liveness,
                    health.router, metrics.router, notification_rules.router,
                    notifications.router, tokens.router, audit_events.router, agents.router,
                    agent_api.router, deployment_targets.router):
         app.include_router(router)
-    if serve_challenges:
-        app.include_router(responder.router)
     _register_named_schemas(app)
     return app
 

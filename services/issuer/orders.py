@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from functools import cache
 
 from services.issuer.context import Step
 from shared.acme_ari import ALREADY_REPLACED, ari_id_of_chain
@@ -32,14 +33,21 @@ logger = logging.getLogger(__name__)
 
 def check_fits(row: Base) -> None:
     """Refuse a row whose text does not fit its columns, before the database does."""
-    for column in row.__table__.columns:
-        limit = getattr(column.type, "length", None)
-        value = getattr(row, column.key, None)
-        if limit is not None and isinstance(value, str) and len(value) > limit:
+    for key, limit in _text_limits(type(row)):
+        value = getattr(row, key, None)
+        if isinstance(value, str) and len(value) > limit:
             raise AcmeResponseInvalid(
-                f"{row.__tablename__}.{column.key} from the CA is {len(value)} characters "
-                f"long; at most {limit} can be stored", retryable=False, field=column.key,
+                f"{row.__tablename__}.{key} from the CA is {len(value)} characters "
+                f"long; at most {limit} can be stored", retryable=False, field=key,
             )
+
+
+@cache
+def _text_limits(model: type[Base]) -> tuple[tuple[str, int], ...]:
+    """The model's columns that have a length, with it (read once per model: walking
+    every column of a request's table on every check was a percent of the issuer's CPU)."""
+    return tuple((column.key, limit) for column in model.__table__.columns
+                 if (limit := getattr(column.type, "length", None)) is not None)
 
 
 async def start_order(step: Step) -> float | None:
