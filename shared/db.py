@@ -13,7 +13,8 @@ the others waited for the write lock in SQLite's busy handler, which polls with 
 grow to 100 ms: in a burst of 100 requests in the all-in-one, a BEGIN waited 36 ms at the 90th
 percentile and 454 ms at the 99th, while the lock was held for 1-5 ms at a time. A wait for
 the pool is woken the moment the connection comes back. (Another process, such as a CLI
-command, still meets the busy handler.)
+command, still meets the busy handler.) Each statement is one trip to aiosqlite's thread
+(:mod:`shared.sqlite_driver`).
 
 On Postgres a pooled connection that the server closed (a restart, an idle timeout) is
 dropped when it is checked out, without a round trip (:func:`_drop_closed`): asyncpg has seen
@@ -44,6 +45,7 @@ from sqlalchemy.ext.asyncio import (
 
 from shared.config import Settings
 from shared.crypto import KEY_FILE_NAME
+from shared.sqlite_driver import one_trip_dbapi
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -72,6 +74,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             max_overflow=0,
             pool_timeout=SQLITE_POOL_TIMEOUT_SECONDS,
             hide_parameters=True,
+            module=one_trip_dbapi(),
         )
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
