@@ -134,8 +134,8 @@ def dns_stack(
                 yield DnsStack(with_account(stack), bind)
             finally:
                 stack.close()
-                if worker is not None:
-                    worker.stop()
+                if stack.worker is not None:  # the one running now: a test may replace it
+                    stack.worker.stop()
 
 
 ZONES = (

@@ -267,7 +267,8 @@ def production_stack(
             finally:
                 stack.close()
                 renewer.stop()
-                worker.stop()
+                if stack.worker is not None:  # the one running now: a test may replace it
+                    stack.worker.stop()
 
 
 @contextlib.contextmanager
