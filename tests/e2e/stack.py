@@ -27,7 +27,7 @@ from tests.harness.faults import FaultProxy, fault_proxy
 from tests.harness.pebble import ChallTestSrv, PebbleServer, challtestsrv, pebble_server
 from tests.harness.ports import free_port
 from tests.harness.postgres import PostgresServer, postgres_server
-from tests.harness.process import child_env, run_process, start, stop, temp_dir
+from tests.harness.process import child_env, kill_group, run_process, start, stop, temp_dir
 from tests.harness.redis import RedisServer, redis_server
 
 CERTKEEPER = str(Path(sys.executable).parent / "certkeeper")
@@ -49,7 +49,7 @@ class WorkerProcess:
 
     def kill(self) -> None:
         if self.proc is not None:
-            self.proc.send_signal(signal.SIGKILL)
+            kill_group(self.proc)
             self.proc.wait(timeout=10)
             self.proc = None
 

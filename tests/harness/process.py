@@ -170,7 +170,9 @@ def wait_until(
         time.sleep(POLL_INTERVAL)
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process and what it started (its session's process group: its
+    multiprocessing helpers too), as a crashed container loses them all."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         if os.getpgid(proc.pid) == proc.pid:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -189,7 +191,7 @@ def stop(
         try:
             proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            _kill(proc)
+            kill_group(proc)
     proc.wait(timeout=grace)
 
 
