@@ -98,8 +98,8 @@ async def size_thread_pool(threads: int, started: int) -> None:
     before any job and off the event loop: a pool starts its threads one at a time as work
     arrives, and each start waits for the new thread to get the GIL while the others run,
     so the first burst after a start stalled the event loop once per thread (in production,
-    bursts of 100 right after a start ran at 26-27 certificates/s against 29-31 once the
-    threads existed)."""
+    the first burst of 100 after a start ran at 26-27 certificates/s, and at 28-31 with the
+    threads started)."""
     pool = await asyncio.to_thread(_started_pool, threads, started)
     asyncio.get_running_loop().set_default_executor(pool)
 
