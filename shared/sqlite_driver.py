@@ -85,13 +85,14 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     def arraysize(self, value: int) -> None:
         self._arraysize = value
 
-    def execute(self, operation: Any, parameters: Any = None) -> Any:
+    def execute(self, operation: Any, parameters: Any = None) -> None:
         if parameters is None:
-            return self._trip(lambda cursor: cursor.execute(operation))
-        return self._trip(lambda cursor: cursor.execute(operation, parameters))
+            self._trip(lambda cursor: cursor.execute(operation))
+        else:
+            self._trip(lambda cursor: cursor.execute(operation, parameters))
 
-    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
-        return self._trip(lambda cursor: cursor.executemany(operation, seq_of_parameters))
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> None:
+        self._trip(lambda cursor: cursor.executemany(operation, seq_of_parameters))
 
     def _trip(self, call: Callable[[sqlite3.Cursor], object]) -> None:
         try:

@@ -85,9 +85,10 @@ SQLITE_JOB_SLOTS = 6
 THREAD_START_TIMEOUT_SECONDS = 30.0
 
 
-def in_process_slots(settings: Settings) -> int:
-    """How many jobs run at once in this process."""
-    if not settings.embedded_database:
+def jobs_at_once(settings: Settings) -> int:
+    """How many jobs run at once in this process: arq's ``max_jobs`` with Redis; in the
+    process's own queue, fewer on SQLite."""
+    if settings.redis_url is not None or not settings.embedded_database:
         return settings.worker_max_jobs
     return min(settings.worker_max_jobs, SQLITE_JOB_SLOTS)
 
@@ -123,12 +124,11 @@ async def running_issuer(
     and rides out its outages; without it, in this event loop. On exit, running jobs may
     finish (up to ``JOB_COMPLETION_WAIT_SECONDS``), then the sweeper stops and the queue closes.
     """
-    await size_thread_pool(settings.worker_max_jobs, in_process_slots(settings)
-                           if settings.redis_url is None else settings.worker_max_jobs)
+    await size_thread_pool(settings.worker_max_jobs, jobs_at_once(settings))
     ctx: dict[str, Any] = {}
     queue: JobQueue
     if settings.redis_url is None:
-        queue = InProcessQueue(JOBS, ctx, in_process_slots(settings))
+        queue = InProcessQueue(JOBS, ctx, jobs_at_once(settings))
     else:
         queue = await ArqQueue.connect(settings.redis_url, wait_until=stop)
     ctx["issuer"] = issuer = IssuerContext(
