@@ -13,6 +13,7 @@ from services.api.boundary import ResponseBoundary
 from services.api.deps import AppResources
 from services.api.middleware import RequestGate
 from services.api.observe import Observe
+from services.api.responder import ChallengeResponder
 from services.api.routes import (
     acme_accounts,
     agent_api,
@@ -27,7 +28,6 @@ from services.api.routes import (
     metrics,
     notification_rules,
     notifications,
-    responder,
     tokens,
 )
 from services.api.schemas.common import NAMED_SCHEMAS
@@ -79,12 +79,10 @@ def create_app(resources: ResourcesFactory, *, serve_challenges: bool = True) ->
     )
     problems.install(app)
     app.add_middleware(RequestGate)
+    if serve_challenges:
+        app.add_middleware(ChallengeResponder)  # in front of the routes and the gate
     app.add_middleware(ResponseBoundary)  # security headers and one error path
     app.add_middleware(Observe)  # added last: outermost, sees every answer, the gate's too
-    if serve_challenges:
-        # First: routes are matched in order, and a CA asks for each token several times
-        # (once per vantage point), so the responder does not scan every API route first.
-        app.include_router(responder.router)
     for router in (acme_accounts.router, certificate_requests.router, certificates.router,
                    dns_providers.router, domain_mappings.router, health.liveness,
                    health.router, metrics.router, notification_rules.router,

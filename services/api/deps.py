@@ -62,14 +62,6 @@ async def get_resources(request: Request) -> AppResources:
 ResourcesDep = Annotated[AppResources, Depends(get_resources)]
 
 
-async def get_challenge_source(request: Request) -> ChallengeSource:
-    opened: ChallengeSource | AppResources = request.app.state.resources
-    return opened.challenges if isinstance(opened, AppResources) else opened
-
-
-ChallengeSourceDep = Annotated[ChallengeSource, Depends(get_challenge_source)]
-
-
 async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
     async with resources.runtime.sessions() as session:
         yield session
@@ -131,7 +123,7 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
 
 
 async def public_route() -> None:
-    """Declares a route open to anyone (no token): health checks and the HTTP-01 responder."""
+    """Declares a route open to anyone (no token): the health checks."""
 
 
 Public = Depends(public_route)

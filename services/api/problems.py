@@ -54,14 +54,18 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     return render_problem(exc)
 
 
-async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
-    """Database errors: an outage is a 503 with Retry-After, a lost race a 409."""
+def database_error_response(path: str, exc: Exception) -> JSONResponse:
+    """Database errors: an outage is a 503 with Retry-After, a lost race a 409; anything
+    else is a bug, logged and answered with a 500."""
     problem = database_problem(exc)
     if problem is None:
-        return await _on_crash(request, exc)
-    logger.warning("api.database_error", extra={"path": request.url.path,
-                                                "error": type(exc).__name__})
+        return crash_response(path)
+    logger.warning("api.database_error", extra={"path": path, "error": type(exc).__name__})
     return render_problem(problem)
+
+
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    return database_error_response(request.url.path, exc)
 
 
 async def _on_validation(_request: Request, exc: Exception) -> JSONResponse:
@@ -94,8 +98,9 @@ async def _on_http(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _on_crash(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("api.unhandled", extra={"path": request.url.path})
+def crash_response(path: str) -> JSONResponse:
+    """Called while an unexpected error is handled: logs it with its traceback."""
+    logger.exception("api.unhandled", extra={"path": path})
     return problem_response(Problem("the server failed; the error was logged").to_dict())
 
 

@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from services.api import problems
 from services.api.deps import AppResources, ChallengeSource
 from services.api.observe import Observe
-from services.api.routes import health, responder
+from services.api.responder import ChallengeResponder
+from services.api.routes import health
 from shared.config import Settings
 from shared.db import create_engine
 
@@ -33,8 +34,8 @@ def create_public_app(resources: ChallengeSourceFactory) -> FastAPI:
         openapi_url=None, docs_url=None, redoc_url=None,
     )
     problems.install(app)
+    app.add_middleware(ChallengeResponder)
     app.add_middleware(Observe)
-    app.include_router(responder.router)
     app.include_router(health.liveness)
     return app
 
