@@ -1,7 +1,8 @@
 """A CA that refuses many nonces gets exactly one new order per request.
 
 Only the POST that was refused is sent again: a retry never repeats a newOrder that
-succeeded because a later authorization fetch lost its nonce.
+succeeded because a later authorization fetch lost its nonce. The retry signs with the fresh
+nonce the refusal carried (RFC 8555 6.5), without asking ``newNonce`` for one.
 """
 
 from __future__ import annotations
@@ -41,8 +42,15 @@ def test_nonce_rejections_place_one_order_per_request() -> None:
             done = list(pool.map(issue, range(REQUESTS)))
         new_orders = stack.proxy.requests_to("POST", "/order-plz")
         authz_fetches = stack.proxy.requests_to("POST", "/authZ/")
+        refused = [seen for seen in stack.proxy.seen if seen.method == "POST"
+                   and seen.status == 400]
+        nonces_asked = stack.proxy.requests_to("HEAD", "/nonce-plz")
 
     assert [body["status"] for body in done] == ["issued"] * REQUESTS, done
     assert [seen.status for seen in new_orders[:2]] == [400, 400]
     assert any(seen.status == 400 for seen in authz_fetches), "no authorization lost a nonce"
     assert len([seen for seen in new_orders if seen.status == 201]) == REQUESTS
+    # newNonce is asked once per conversation opened and after the two injected refusals,
+    # which carry no nonce; Pebble's own refusals (40 % of POSTs) each carry one.
+    assert len(refused) > 20, refused
+    assert len(nonces_asked) < len(refused) / 2, (len(nonces_asked), len(refused))
