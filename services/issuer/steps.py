@@ -59,12 +59,24 @@ async def prepare_challenges(step: Step) -> float | None:
 async def validate(step: Step) -> float | None:
     """validating: answer what is unanswered, then follow the order to a certificate."""
     req = step.request
+    answered = False
     for row in req.challenges:
         if row.authz_status is AuthzStatus.PENDING and row.answered_at is None:
             await _answer(step, row)
+            answered = True
     if req.order_url is None:
         raise AcmeError("request has no ACME order", retryable=False)
+    if answered and req.finalize_url is not None:
+        # The CA was just asked to validate: the order stays pending until it has, so the
+        # first look waits like any poll instead of a signed POST that could only say so.
+        return await _follow_order(step, _pending(req.order_url, req.finalize_url))
     return await _follow_order(step, await step.acme.fetch_order(req.order_url))
+
+
+def _pending(order_url: str, finalize_url: str) -> OrderInfo:
+    """The order as known right after answering its challenges."""
+    return OrderInfo(url=order_url, status="pending", finalize_url=finalize_url,
+                     certificate_url=None, authorization_urls=[], error=None)
 
 
 async def _answer(step: Step, row: Challenge) -> None:
