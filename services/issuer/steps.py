@@ -158,7 +158,7 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
         private_key_sealed=b"", created_by_token_id=req.created_by_token_id,
         created_by_name=req.created_by_name,
     )
-    plan_new_certificate(cert, lineage, step.now)
+    plan_new_certificate(cert, lineage, step.now, ca_has_ari=step.acme.has_renewal_info)
     cert.private_key_sealed = step.keyring.seal(key_pem, cert.seal_context)
     rows = [cert, *(CertificateName(certificate=cert, name=n) for n in set(facts.names))]
     for row in rows:

@@ -35,11 +35,13 @@ def plan_renewal(cert: Certificate, lineage: Lineage, now: datetime) -> None:
     )
 
 
-def plan_new_certificate(cert: Certificate, lineage: Lineage, now: datetime) -> None:
-    """A certificate just stored: planned from its lifetime, and its CA asked for a window
-    on the renewer's next pass (a CA without ARI answers that once)."""
+def plan_new_certificate(cert: Certificate, lineage: Lineage, now: datetime, *,
+                         ca_has_ari: bool) -> None:
+    """A certificate just stored: planned from its lifetime, and, when its CA's directory
+    lists ``renewalInfo``, the CA asked for a window on the renewer's next pass. A CA
+    without it is not asked at all (the renewer would only learn what the directory says)."""
     plan_renewal(cert, lineage, now)
-    cert.ari_check_at = now if cert.auto_renew else None
+    cert.ari_check_at = now if cert.auto_renew and ca_has_ari else None
 
 
 def known_window(cert: Certificate) -> AriWindow | None:

@@ -262,11 +262,12 @@ async def test_the_cas_window_decides_is_asked_again_after_retry_after_and_named
     assert issuer.fake.order_options[0]["replaces"] is None  # the first order replaced nothing
 
 
-async def test_a_ca_without_ari_is_asked_once_and_a_failing_one_again_later(
+async def test_a_ca_without_ari_is_never_asked_and_a_failing_one_again_later(
     issuer: Issuer,
 ) -> None:
     issuer.clock.now = datetime.now(UTC)
     plain = await issued(issuer)  # has_renewal_info is False: the CA lists no renewalInfo
+    assert (await cert_row(issuer, plain.id)).ari_check_at is None  # nothing to ask it
     renewer = renewer_of(issuer)
     await renew_once(renewer)
     row = await cert_row(issuer, plain.id)
