@@ -310,14 +310,15 @@ class NonceKeepingNetwork(ClientNetwork):
     """certbot's ``acme`` keeps the ``Replay-Nonce`` of a successful answer only, so after any
     error, and on the retry of a refused nonce, it first asks ``newNonce`` for one. RFC 8555
     (6.5) has the CA send a fresh nonce with every answer to a POST, a ``badNonce`` error
-    precisely so the retry can use it: it is kept here whatever the answer (a set, so the
-    success path's own keeping adds nothing). Pebble refuses 5 % of nonces by default; each
-    refusal cost a HEAD round trip, 0.5-0.7 per certificate."""
+    precisely so the retry can use it: an error answer's is kept here (a success's, acme
+    keeps itself). Pebble refuses 5 % of nonces by default; each refusal cost a HEAD round
+    trip, 0.5-0.7 per certificate."""
 
     def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any
                       ) -> requests.Response:
         response = super()._send_request(method, url, *args, **kwargs)
-        if method == "POST" and self.REPLAY_NONCE_HEADER in response.headers:
+        if (method == "POST" and not response.ok
+                and self.REPLAY_NONCE_HEADER in response.headers):
             with contextlib.suppress(acme_errors.BadNonce):  # unreadable: the next POST asks
                 self._add_nonce(response)
         return response
