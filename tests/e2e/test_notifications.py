@@ -1,4 +1,4 @@
-"""Notifications end to end. ``certkeeper all-in-one`` with Pebble issuing two-minute
+"""Notifications end to end. ``certkeeper all-in-one`` with Pebble issuing one-minute
 certificates, one email rule and one webhook rule (its secret generated and shown once):
 issue, renew (by the running renewer), revoke; each notice arrives once, by a real SMTP
 server and a receiver verifying with ``standardwebhooks``. ``certkeeper worker notifier``
@@ -18,7 +18,7 @@ from tests.e2e.stack import Stack, WorkerProcess, embedded_stack, production_sta
 from tests.harness.smtp import SmtpServer, smtp_server
 from tests.harness.webhooks import WebhookReceiver, webhook_receiver
 
-LIFETIME = {"certificateValidityPeriod": 120}
+LIFETIME = {"certificateValidityPeriod": 60}
 FAST = {"CERTKEEPER_NOTIFIER_POLL_SECONDS": "0.2", "CERTKEEPER_NOTIFIER_SWEEP_SECONDS": "1"}
 TEAM = "team@example.org"
 LIFECYCLE = ["certificate.issued", "certificate.renewed", "certificate.revoked"]
