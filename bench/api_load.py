@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -25,7 +26,12 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 async def timed(clients: int, rounds: int, one: Callable[[int], Awaitable[int]]) -> list[float]:
-    """``clients`` tasks each calling ``one`` ``rounds`` times; every call's seconds."""
+    """``clients`` tasks each calling ``one`` ``rounds`` times; every call's seconds.
+
+    The driver's garbage collector is off while it times, as ``timeit``'s is: with the
+    pages' bodies about, its full collections took 70-80 ms every 0.3-1.5 s and stalled
+    every call in flight, on whichever side (API or raw) was being timed, which moved the
+    p99 of either by tens of milliseconds from run to run."""
     samples: list[float] = []
 
     async def client(index: int) -> None:
@@ -34,7 +40,12 @@ async def timed(clients: int, rounds: int, one: Callable[[int], Awaitable[int]])
             await one(index)
             samples.append(time.perf_counter() - began)
 
-    await asyncio.gather(*(client(i) for i in range(clients)))
+    gc.collect()
+    gc.disable()
+    try:
+        await asyncio.gather(*(client(i) for i in range(clients)))
+    finally:
+        gc.enable()
     return samples
 
 
