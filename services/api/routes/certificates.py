@@ -59,7 +59,7 @@ async def list_certificates(
     # stack was a tenth of the cost of a one-row page.
     async with read_connection(resources.runtime.engine) as reader:
         page = await certificates.list_certificates(reader, where, cursor=cursor, limit=limit)
-    return rows_page(CertificatePage, page)
+    return rows_page(page)
 
 
 @router.get("/{certificate_id}", operation_id="getCertificate", responses=problems(404))
