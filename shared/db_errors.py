@@ -3,8 +3,9 @@
 Which failures mean "the database cannot be used right now" (retry later) rather than "this
 statement is wrong" (a bug): a connection the pool had to invalidate, SQLAlchemy's
 ``OperationalError`` / ``InterfaceError`` (SQLite's ``database is locked`` among them), a pool
-timeout, asyncpg's connection and operator-intervention errors (refused, reset, shutting
-down, starting up, too many connections), and the ``OSError`` a refused connect raises.
+timeout, asyncpg's connection, interface and operator-intervention errors (refused, reset,
+closed, shutting down, starting up, too many connections), and the ``OSError`` a refused
+connect raises.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ _UNAVAILABLE = (
     sa_exc.InterfaceError,
     sa_exc.TimeoutError,  # the pool had no connection to give in time
     asyncpg.PostgresConnectionError,
+    # A connection closed under a statement run on asyncpg itself (``shared.db_rows``): the
+    # same failure SQLAlchemy reports as its InterfaceError when the statement goes through it.
+    asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
     asyncpg.TooManyConnectionsError,
     OSError,  # refused, reset, timed out, unknown host: includes TimeoutError

@@ -84,13 +84,18 @@ def create_app(resources: ResourcesFactory, *, serve_challenges: bool = True) ->
     app.add_middleware(ResponseBoundary)  # security headers and one error path
     app.add_middleware(Observe)  # added last: outermost, sees every answer, the gate's too
     # Routes are matched in this order, each failed match costing a regex per route: the
-    # repository's routes, which clients call most, come first.
+    # repository's routes, which clients call most, come first. They go on the app's own
+    # router, one flat list, rather than through ``include_router``: since FastAPI 0.137 that
+    # keeps each router as a node every request walks, setting and restoring scope keys at
+    # every route it tries, which was a quarter of a bare ``/healthz`` (0.108 ms of CPU
+    # against 0.080). A route carries its router's prefix, tags and dependencies from the
+    # moment it is declared, and the routers set nothing else that inclusion would add.
     for router in (certificates.router, certificate_requests.router, acme_accounts.router,
                    dns_providers.router, domain_mappings.router, health.liveness,
                    health.router, metrics.router, notification_rules.router,
                    notifications.router, tokens.router, audit_events.router, agents.router,
                    agent_api.router, deployment_targets.router):
-        app.include_router(router)
+        app.router.routes.extend(router.routes)
     _register_named_schemas(app)
     return app
 
