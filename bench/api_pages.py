@@ -19,6 +19,8 @@ from shared.domain.pagination import encode_cursor, page_params
 from shared.states import CertificateStatus
 
 PAGE_SIZE = 100
+# Requests each client makes of each page, on each side (bench.api_load runs them in blocks).
+ROUNDS = 40
 DEEP = 0.9  # a deep page starts this far down the filtered list
 
 

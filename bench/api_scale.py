@@ -34,7 +34,7 @@ from typing import Any
 
 import asyncpg
 
-from bench.api_pages import Page, explain_sql, pages
+from bench.api_pages import ROUNDS, Page, explain_sql, pages
 from bench.seed import seed
 from shared.crypto import new_key_spec
 from shared.migrate import upgrade
@@ -101,7 +101,7 @@ class RollBack(Exception):
     """Leaves the transaction, restoring the dropped indexes."""
 
 
-def run(database: str | PostgresServer, clients: int = 50, rounds: int = 10) -> list[Result]:
+def run(database: str | PostgresServer, clients: int = 50, rounds: int = ROUNDS) -> list[Result]:
     """The list pages through ``certkeeper api`` and through raw asyncpg, on a migrated
     database seeded by :func:`bench.seed.seed` (its DSN, or the server): one api process
     and a throwaway Redis are started for the run and stopped after it."""
@@ -161,7 +161,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--total", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--dsn", help="a migrated database seeded already (no seeding)")
     parser.add_argument("--explain-only", action="store_true",
                         help="seed and print the plans, start no api")

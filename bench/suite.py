@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bench import repository, scale_out, throughput
+from bench.api_pages import ROUNDS
 from bench.figures import Figure, table
 from bench.issuance import Row
 from bench.machine import header, load_average
@@ -63,7 +64,7 @@ def parser() -> argparse.ArgumentParser:
     found.add_argument("--total", type=int, default=1_000_000,
                        help="certificates seeded for the api and renewer parts")
     found.add_argument("--clients", type=int, default=50, help="concurrent list clients")
-    found.add_argument("--rounds", type=int, default=10, help="list requests per client")
+    found.add_argument("--rounds", type=int, default=ROUNDS, help="list requests per client")
     found.add_argument("--renewer-rounds", type=int, default=3,
                        help="claim measurements (median taken)")
     found.add_argument("--pass-limit", type=int, default=1000,

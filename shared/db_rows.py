@@ -19,13 +19,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from uuid import UUID
 
 import orjson
-from sqlalchemy import Select, String, Text, TypeDecorator, cast, type_coerce
+from sqlalchemy import Select, String, Text, TypeDecorator, Uuid, cast, type_coerce
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement, Label
+from sqlalchemy.sql.functions import FunctionElement
 
 Processor = Callable[[Any], Any]
 Column = ColumnElement[Any] | InstrumentedAttribute[Any]
@@ -56,7 +60,9 @@ async def fetch_rows(
     raw = await connection.get_raw_connection()
     records = await raw.driver_connection.fetch(compiled.sql, *args)  # type: ignore[union-attr]
     keys = compiled.keys
-    rows = [dict(zip(keys, record, strict=True)) for record in records]
+    # A record has the statement's columns: zip's strict check (a sixth of building the
+    # dicts) could not fail.
+    rows = [dict(zip(keys, record)) for record in records]  # noqa: B905
     for position, process in compiled.results:
         key = keys[position]
         for row in rows:
@@ -111,3 +117,47 @@ def plain_text(column: Column) -> Label[Any]:
     """A string column (a string enum, say) as the plain string, without its type's
     conversion of every value read."""
     return type_coerce(column, String).label(column.key)
+
+
+class _UuidAsText(FunctionElement[str]):
+    """A UUID column as its canonical text, written by Postgres; as itself elsewhere."""
+
+    inherit_cache = True
+
+
+@compiles(_UuidAsText)
+def _uuid_column(element: _UuidAsText, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_UuidAsText, "postgresql")
+def _uuid_as_text(element: _UuidAsText, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
+
+
+class _UuidText(TypeDecorator[str]):
+    impl = Uuid
+    cache_ok = True
+
+    def column_expression(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        expression = _UuidAsText(column)
+        expression.type = self  # what is read is this type's, and processed by it
+        return expression
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Processor | None:
+        if dialect.name == "postgresql":
+            return None  # text already
+        return super().result_processor(dialect, coltype)
+
+    def process_result_value(self, value: UUID | str | None, dialect: Dialect) -> str | None:
+        """SQLite's value: the 32 hex digits SQLAlchemy stores."""
+        return None if value is None else str(UUID(str(value)))
+
+
+def uuid_text(column: Column) -> Label[Any]:
+    """A UUID column as its canonical text. On Postgres the database writes it: asyncpg's UUID
+    objects are tracked by the garbage collector, and so is every dict holding one, so a
+    page of 100 certificates (seven UUID columns) gave the api's collector some 700 objects
+    more to scan at each collection; it spent 6 % of the api's time there under 50 clients,
+    and a page cost 8 % more CPU."""
+    return type_coerce(column, _UuidText).label(column.key)

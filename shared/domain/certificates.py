@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shared.choices import RevocationReason
 from shared.crypto import Keyring
-from shared.db_rows import json_text, plain_text
+from shared.db_rows import json_text, plain_text, uuid_text
 from shared.domain import audit, outbox
 from shared.domain.pagination import Page, keyset_statement, paginate_rows
 from shared.domain.scope import certificates_in_scope, hide_unless_in_scope
@@ -45,20 +45,22 @@ def normalize_domain(domain: str) -> str:
 
 # What a list shows of a certificate, as plain columns: no ORM instance is built for a page,
 # and the chain and the sealed key stay in the database. ``alternate_chains`` is counted
-# there; ``renew_before_seconds`` is the lineage's. Enums are read as their strings and JSON
-# columns as their text, which the page's JSON takes in as it is.
+# there; ``renew_before_seconds`` is the lineage's. Enums and UUIDs are read as their
+# strings, and JSON columns as their text, which the page's JSON takes in as it is.
 LIST_COLUMNS = (
-    Certificate.id, Certificate.request_id, Certificate.acme_account_id, Certificate.replaces_id,
+    uuid_text(Certificate.id), uuid_text(Certificate.request_id),
+    uuid_text(Certificate.acme_account_id), uuid_text(Certificate.replaces_id),
     Certificate.common_name, json_text(Certificate.names), Certificate.serial,
     Certificate.not_before, Certificate.not_after, Certificate.issuer,
     Certificate.fingerprint_sha256, plain_text(Certificate.key_type),
-    plain_text(Certificate.status), Certificate.auto_renew, Certificate.lineage_id,
-    Certificate.replaced_by_id, Certificate.renewal_at, plain_text(Certificate.renewal_source),
-    Lineage.renew_before_seconds, Certificate.renewal_attempts,
-    json_text(Certificate.renewal_error), Certificate.revoked_at,
+    plain_text(Certificate.status), Certificate.auto_renew, uuid_text(Certificate.lineage_id),
+    uuid_text(Certificate.replaced_by_id), Certificate.renewal_at,
+    plain_text(Certificate.renewal_source), Lineage.renew_before_seconds,
+    Certificate.renewal_attempts, json_text(Certificate.renewal_error), Certificate.revoked_at,
     plain_text(Certificate.revocation_reason),
     func.json_array_length(Certificate.alternate_chains_pem).label("alternate_chains"),
-    Certificate.created_at, Certificate.created_by_token_id, Certificate.created_by_name,
+    Certificate.created_at, uuid_text(Certificate.created_by_token_id),
+    Certificate.created_by_name,
 )
 
 

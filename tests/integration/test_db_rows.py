@@ -1,7 +1,8 @@
 """``shared.db_rows.fetch_rows``: on Postgres it runs a statement on asyncpg itself, and its rows
 must be what SQLAlchemy's own execution gives, value for value and type for type, whatever
 the statement binds (values the caller gives through their types' processors, values the
-statement holds, IN lists). A statement that fails leaves the pooled connection usable."""
+statement holds, IN lists). A statement that fails leaves the pooled connection usable. The
+columns read as text (JSON, enums, UUIDs) read the same on both databases."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from shared.db_rows import fetch_rows, json_text, plain_text
+from shared.db_rows import fetch_rows, json_text, plain_text, uuid_text
 from shared.models.base import UTCDateTime, str_enum
 from shared.states import CertificateStatus
 from tests.harness.postgres import postgres_server
@@ -108,16 +109,17 @@ async def test_rows_are_what_sqlalchemy_gives(engine: AsyncEngine, case: str) ->
     assert case == "no rows" or rows
 
 
-async def test_json_and_enums_are_read_as_their_text(engine: AsyncEngine) -> None:
-    stmt = select(THINGS.c.name, json_text(THINGS.c.tags), json_text(THINGS.c.problem),
-                  plain_text(THINGS.c.status)).order_by(THINGS.c.name)
+async def test_json_enums_and_uuids_are_read_as_their_text(engine: AsyncEngine) -> None:
+    stmt = select(uuid_text(THINGS.c.id), THINGS.c.name, json_text(THINGS.c.tags),
+                  json_text(THINGS.c.problem), plain_text(THINGS.c.status)
+                  ).order_by(THINGS.c.id.desc())
     async with engine.connect() as connection:
         rows = await fetch_rows(connection, stmt, {})
-    assert [type(row["status"]) for row in rows] == [str] * len(ROWS)
+    assert [(type(row["id"]), type(row["status"])) for row in rows] == [(str, str)] * len(ROWS)
     assert orjson.loads(orjson.dumps(rows)) == [
-        {"name": row["name"], "tags": row["tags"], "problem": row["problem"],
-         "status": row["status"].value}
-        for row in sorted(ROWS, key=lambda row: str(row["name"]))
+        {"id": str(row["id"]), "name": row["name"], "tags": row["tags"],
+         "problem": row["problem"], "status": row["status"].value}
+        for row in sorted(ROWS, key=lambda row: str(row["id"]), reverse=True)
     ]
 
 

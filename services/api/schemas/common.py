@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
-from uuid import UUID
 
 import orjson
 from pydantic import (
@@ -89,15 +88,8 @@ def rows_page(page: Page[dict[str, Any]]) -> Response:
     two on generated rows). orjson writes a page of 100 certificates in a quarter of the time
     pydantic's serializer took (0.10 ms against 0.45), a fifth of the page's CPU."""
     body = orjson.dumps({"items": page.items, "next_cursor": page.next_cursor},
-                        option=orjson.OPT_UTC_Z, default=_json_value)
+                        option=orjson.OPT_UTC_Z)
     return Response(body, media_type="application/json")
-
-
-def _json_value(value: object) -> str:
-    """What orjson writes only for the exact class: asyncpg's own ``uuid.UUID`` subclass."""
-    if isinstance(value, UUID):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not a JSON value of a row")
 
 
 class ProblemBody(BaseModel):
