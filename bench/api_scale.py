@@ -112,6 +112,8 @@ def run(database: str | PostgresServer, clients: int = 50, rounds: int = ROUNDS)
             "CERTKEEPER_DATABASE_URL": dsn, "CERTKEEPER_REDIS_URL": rd.url,
             "CERTKEEPER_ENCRYPTION_KEYS": new_key_spec(), "CERTKEEPER_DATA_DIR": str(data),
             "CERTKEEPER_HTTP_PORT": str(port), "CERTKEEPER_LOG_LEVEL": "WARNING",
+            # A connection per client, as the raw side has.
+            "CERTKEEPER_DATABASE_POOL_SIZE": str(clients),
         })
         admin = run_cli(env, "token", "create", "--role", "admin", "--name", "bench")
         base_url = f"http://127.0.0.1:{port}"

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("./data")
     database_url: str | None = None
+    # Postgres connections one process keeps (see shared.db).
+    database_pool_size: int = Field(30, ge=1, le=1000)
     redis_url: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=1, le=65535)
