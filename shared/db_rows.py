@@ -11,6 +11,10 @@ so the rows are equal to what ``connection.execute`` gives (a test compares the 
 Errors are asyncpg's own there; the boundary (``shared.db_errors``) translates them as it
 does SQLAlchemy's. On SQLite the statement runs through SQLAlchemy as usual: its values need
 SQLAlchemy's processing, and the embedded database is not where a million rows live.
+
+What a list selects can be read in the form its response writes, on both databases alike:
+JSON columns as their stored text (:func:`json_text`), enums as strings
+(:func:`plain_text`), UUIDs as their canonical text (:func:`uuid_text`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from sqlalchemy.sql.elements import ColumnElement, Label
 from sqlalchemy.sql.functions import FunctionElement
 
 Processor = Callable[[Any], Any]
-Column = ColumnElement[Any] | InstrumentedAttribute[Any]
+ColumnLike = ColumnElement[Any] | InstrumentedAttribute[Any]  # a column, or a mapped one
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +110,14 @@ class _JsonFragment(TypeDecorator[orjson.Fragment]):
         return None if value is None else orjson.Fragment(value)
 
 
-def json_text(column: Column) -> Label[Any]:
+def json_text(column: ColumnLike) -> Label[Any]:
     """A JSON column as the JSON text the database holds, to be written into a response as
     it is (``orjson.Fragment``), never parsed: decoding the names of a page of 100
     certificates and writing them again was a fifth of the page's CPU time."""
     return type_coerce(cast(column, Text), _JsonFragment).label(column.key)
 
 
-def plain_text(column: Column) -> Label[Any]:
+def plain_text(column: ColumnLike) -> Label[Any]:
     """A string column (a string enum, say) as the plain string, without its type's
     conversion of every value read."""
     return type_coerce(column, String).label(column.key)
@@ -154,7 +158,7 @@ class _UuidText(TypeDecorator[str]):
         return None if value is None else str(UUID(str(value)))
 
 
-def uuid_text(column: Column) -> Label[Any]:
+def uuid_text(column: ColumnLike) -> Label[Any]:
     """A UUID column as its canonical text. On Postgres the database writes it: asyncpg's UUID
     objects are tracked by the garbage collector, and so is every dict holding one, so a
     page of 100 certificates (seven UUID columns) gave the api's collector some 700 objects
