@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,12 +75,22 @@ async def _claim(
     another job holds it or it needs no work."""
     claimed = await claim(ctx, session, request_id, owner, now, statuses=WORKED_STATUSES,
                           fence=True)
-    req = await session.get(CertificateRequest, request_id) if claimed else None
-    account = await session.get(AcmeAccount, req.acme_account_id) if req else None
+    row = None
+    if claimed:
+        row = (await session.execute(_READ_CLAIMED, {"request_id": request_id})).one_or_none()
     await session.commit()
-    if req is None or account is None:
+    if row is None:
         return None
+    req, account = row
     return Fence(session, req, req.version), account
+
+
+# The claimed request and its account, in one statement.
+_READ_CLAIMED = (
+    select(CertificateRequest, AcmeAccount)
+    .join(AcmeAccount, AcmeAccount.id == CertificateRequest.acme_account_id)
+    .where(CertificateRequest.id == bindparam("request_id"))
+)
 
 
 async def _step(ctx: IssuerContext, fence: Fence, account: AcmeAccount, now: datetime

@@ -144,7 +144,8 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
     if req.private_key_sealed is None:
         raise AcmeError("request lost its private key", retryable=False)
     key_pem = step.keyring.open(req.private_key_sealed, req.seal_context)
-    lineage = await step.session.get(Lineage, req.lineage_id)
+    with step.session.no_autoflush:  # what the step changed is written by the flush below
+        lineage = await step.session.get(Lineage, req.lineage_id)
     if lineage is None:
         raise AcmeError("request lost its lineage", retryable=False)
     cert = Certificate(
@@ -164,14 +165,14 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
     for row in rows:
         check_fits(row)
     step.session.add_all(rows)
+    for challenge in req.challenges:  # one UPDATE per challenge with the answer's time
+        challenge.authz_status = AuthzStatus.VALID
     await step.session.flush()
     renewed = req.replaces_certificate_id is not None and await supersede(
         step.session, req.replaces_certificate_id, cert.id)
     if not renewed:
         emit(step.session, EventType.CERTIFICATE_ISSUED, certificate=cert, request=req,
              occurred_at=step.now)
-    for row in req.challenges:
-        row.authz_status = AuthzStatus.VALID
     await step.session.flush()
     await plan_deployments(step.session, cert, step.now)
     await clean_up_agent_tokens(step)
