@@ -1,8 +1,8 @@
 """Issuance latency and throughput: Certkeeper against a hand-written ``acme`` client.
 
 Run with ``make bench`` or ``.venv/bin/python -m bench.issuance [--runs N] [--concurrent M]
-[--names K] [--certbot C] [--floor-threads T] [--only baseline|certbot|prod|embedded]
-[--keep-logs DIR]``. Every server is a throwaway instance.
+[--bursts B] [--names K] [--certbot C] [--floor-threads T]
+[--only baseline|certbot|prod|embedded] [--keep-logs DIR]``. Every server is a throwaway instance.
 
 - baseline: a minimal synchronous client on certbot's ``acme`` (EC P-256 account key) polling
   every 10 ms, against its own Pebble (same binary and settings as the stacks) whose HTTP-01
@@ -16,10 +16,12 @@ Run with ``make bench`` or ``.venv/bin/python -m bench.issuance [--runs N] [--co
 
 Per row: median and p90 latency of N sequential issuances (Certkeeper: from the POST until a
 GET, polled every 10 ms, says ``issued``), then the wall time until M issuances started at once
-are done (Certkeeper: M POSTs from M threads, then one list call every 50 ms; baseline: M
-issuances in T threads, default 8; certbot: its C sequential runs). Each issuance is HTTP-01
-for K new names with an EC P-256 key, after one unmeasured warm-up. Ratios are against the
-baseline of the same run.
+are done (Certkeeper: M POSTs from one asyncio client, the requests watched in the database
+every 50 ms; baseline: M issuances in T threads, default 8; certbot: its C sequential runs).
+Each issuance is HTTP-01 for K new names with an EC P-256 key. With B rounds, the baseline
+and the stacks take turns, each opened afresh in every round (a warm-up, N sequential, one
+burst); the latency is the median of all rounds' sequential issuances and the rate that of
+the median burst. Ratios are against the baseline of the same run.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import statistics
@@ -34,7 +37,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,6 +75,7 @@ CERTBOT_TRIES = 3
 NONCE_RETRIES = 5  # Pebble rejects 5% of nonces; acme itself retries badNonce only once
 T = TypeVar("T")
 NAMES_PER_CERTIFICATE = 2  # --names; the first is the common name
+FLOOR_LABEL = "baseline"
 
 
 def names_of(name: str) -> list[str]:
@@ -96,21 +100,48 @@ def _in_threads(
         return list(pool.map(function, names))
 
 
-def _timed(
-    issue: Callable[[str], object], burst: Callable[[list[str]], object],
-    label: str, runs: int, concurrent: int,
-) -> Row:
-    """One warm-up, ``runs`` sequential issuances, then a burst of ``concurrent`` at once."""
-    issue(f"warmup.{label}.example.test")
-    latencies = []
-    for i in range(runs):
-        began = time.perf_counter()
-        issue(f"seq{i}.{label}.example.test")
-        latencies.append(time.perf_counter() - began)
-    began = time.perf_counter()
-    burst([f"burst{i}.{label}.example.test" for i in range(concurrent)])
-    wall = time.perf_counter() - began
-    p90 = statistics.quantiles(latencies, n=10, method="inclusive")[8] if runs > 1 else latencies[0]
+@dataclass
+class Side:
+    """One client under test: how it issues one certificate, and a burst of them."""
+
+    label: str
+    issue: Callable[[str], object]
+    burst: Callable[[list[str]], object]
+
+
+SideOpener = Callable[[], contextlib.AbstractContextManager[Side]]
+
+
+def measure_sides(openers: Sequence[SideOpener], runs: int, concurrent: int, bursts: int = 1
+                  ) -> dict[str, Row]:
+    """Each side's row, by label, from ``bursts`` rounds. In each round every side in turn
+    is opened afresh (its own Pebble, its own stack), makes one warm-up, ``runs`` sequential
+    issuances and a burst of ``concurrent`` at once, and is closed: no side's idle processes
+    run during another's burst, and a spell of load from elsewhere on the machine falls on
+    every side alike. A side's latency is the median of all its sequential issuances, its
+    rate that of its median burst."""
+    latencies: dict[str, list[float]] = {}
+    walls: dict[str, list[float]] = {}
+    for round_ in range(bursts):
+        for open_side in openers:
+            with open_side() as side:
+                side.issue(f"warmup{round_}.{side.label}.example.test")
+                for i in range(runs):
+                    began = time.perf_counter()
+                    side.issue(f"seq{round_}-{i}.{side.label}.example.test")
+                    latencies.setdefault(side.label, []).append(time.perf_counter() - began)
+                began = time.perf_counter()
+                side.burst([f"burst{round_}-{i}.{side.label}.example.test"
+                            for i in range(concurrent)])
+                walls.setdefault(side.label, []).append(time.perf_counter() - began)
+    return {label: _row(label, latencies[label], walls[label], concurrent)
+            for label in latencies}
+
+
+def _row(label: str, latencies: list[float], walls: list[float], concurrent: int) -> Row:
+    p90 = (statistics.quantiles(latencies, n=10, method="inclusive")[8] if len(latencies) > 1
+           else latencies[0])
+    wall = statistics.median(walls)
     return Row(label, statistics.median(latencies), p90, wall, concurrent / wall)
 
 
@@ -189,7 +220,10 @@ def _responder(tokens: dict[str, str]) -> Iterator[int]:
         thread.join()
 
 
-def baseline(runs: int, concurrent: int, threads: int = FLOOR_THREADS) -> Row:
+@contextlib.contextmanager
+def floor_side(threads: int = FLOOR_THREADS) -> Iterator[Side]:
+    """The floor: the minimal client against its own Pebble, its burst in ``threads``
+    threads."""
     tokens: dict[str, str] = {}
     with (
         _responder(tokens) as port,
@@ -214,8 +248,7 @@ def baseline(runs: int, concurrent: int, threads: int = FLOOR_THREADS) -> Row:
             _baseline_issue(client(), key, name, tokens)
 
         # Each burst thread builds its client on its first issuance, as a real client would.
-        return _timed(issue, lambda names: _in_threads(issue, names, threads),
-                      "baseline", runs, concurrent)
+        yield Side(FLOOR_LABEL, issue, lambda names: _in_threads(issue, names, threads))
 
 
 def certbot_path() -> str:
@@ -385,12 +418,12 @@ def burst(stack: Stack, base_urls: list[str], names: list[str],
         _wait_issued(stack, poller, ids)
 
 
-def certkeeper_row(
-    stack: Stack, label: str, runs: int, concurrent: int,
+def certkeeper_side(
+    stack: Stack, label: str,
     around_burst: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
-) -> Row:
-    """Certkeeper's row on an open stack; ``around_burst`` is entered just before the burst
-    (after the warm-up and the sequential runs) and left when it is done."""
+) -> Side:
+    """Certkeeper on an open stack (its account created here); ``around_burst`` is entered
+    just before each burst and left when it is done."""
     poller = stack.client()
     create_account(poller)
 
@@ -398,21 +431,23 @@ def certkeeper_row(
         with around_burst():
             burst(stack, [stack.base_url], names)
 
-    return _timed(lambda name: _wait_issued(stack, poller, [post_one(poller, name)]), burst_of,
-                  f"certkeeper-{label}", runs, concurrent)
+    return Side(label, lambda name: _wait_issued(stack, poller, [post_one(poller, name)]),
+                burst_of)
 
 
-def certkeeper(
-    label: str, open_stack: Callable[[], contextlib.AbstractContextManager[Stack]],
-    runs: int, concurrent: int, keep_logs: Path | None,
-) -> Row:
+@contextlib.contextmanager
+def certkeeper_on(open_stack: Callable[[], contextlib.AbstractContextManager[Stack]],
+                  label: str, keep_logs: Path | None) -> Iterator[Side]:
+    """Certkeeper on a stack opened for it; its logs are copied into ``keep_logs/label``
+    (those of the last one opened, when there are several rounds)."""
     with open_stack() as stack:
-        row = certkeeper_row(stack, label, runs, concurrent)
-        if keep_logs is not None:
-            (keep_logs / label).mkdir(parents=True, exist_ok=True)
-            for log in stack.log_dir.glob("*.log"):
-                shutil.copy(log, keep_logs / label / log.name)
-        return row
+        try:
+            yield certkeeper_side(stack, label)
+        finally:
+            if keep_logs is not None:
+                (keep_logs / label).mkdir(parents=True, exist_ok=True)
+                for log in stack.log_dir.glob("*.log"):
+                    shutil.copy(log, keep_logs / label / log.name)
 
 
 def _ratio(row: Row, base: Row | None, attr: str) -> str:
@@ -420,7 +455,7 @@ def _ratio(row: Row, base: Row | None, attr: str) -> str:
 
 
 def report(rows: list[Row], runs: int, concurrent: int) -> None:
-    base = next((r for r in rows if r.label == "baseline"), None)
+    base = next((r for r in rows if r.label == FLOOR_LABEL), None)
     print(f"\nHTTP-01 issuance: N={runs} sequential, M={concurrent} at once; ratios vs baseline")
     print(f"{'row':<20}{'median ms':>10}{'p90 ms':>8}{'M wall s':>9}{'certs/s':>8}"
           f"{'xmedian':>8}{'xp90':>7}{'xwall':>7}{'xcerts/s':>9}")
@@ -443,6 +478,8 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20, help="sequential issuances (N)")
     parser.add_argument("--concurrent", type=int, default=20, help="issuances at once (M)")
+    parser.add_argument("--bursts", type=int, default=3,
+                        help="rounds, each side opened afresh in each (median burst taken)")
     parser.add_argument("--names", type=int, default=NAMES_PER_CERTIFICATE,
                         help="names per certificate (K)")
     parser.add_argument("--certbot", type=int, default=3,
@@ -452,17 +489,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", choices=["baseline", "certbot", "prod", "embedded"])
     parser.add_argument("--keep-logs", type=Path, help="copy Certkeeper's logs into this dir")
     args = parser.parse_args(argv)
-    if args.runs < 1 or args.concurrent < 1 or args.names < 1:
-        parser.error("--runs, --concurrent and --names must be at least 1")
+    if min(args.runs, args.concurrent, args.names, args.bursts) < 1:
+        parser.error("--runs, --concurrent, --names and --bursts must be at least 1")
     NAMES_PER_CERTIFICATE = args.names
     began = time.monotonic()
-    rows = ([baseline(args.runs, args.concurrent, args.floor_threads)]
-            if args.only in (None, "baseline") else [])
-    if args.certbot and args.only in (None, "certbot"):
-        rows.append(certbot(args.certbot))
+    rows = [certbot(args.certbot)] if args.certbot and args.only in (None, "certbot") else []
+    openers: list[SideOpener] = (
+        [functools.partial(floor_side, args.floor_threads)]
+        if args.only in (None, "baseline") else [])
     for label, open_stack in (("prod", production_stack), ("embedded", embedded_stack)):
         if args.only in (None, label):
-            rows.append(certkeeper(label, open_stack, args.runs, args.concurrent, args.keep_logs))
+            openers.append(functools.partial(
+                certkeeper_on, open_stack, f"certkeeper-{label}", args.keep_logs))
+    rows += measure_sides(openers, args.runs, args.concurrent, args.bursts).values()
     report(rows, args.runs, args.concurrent)
     print(f"total {time.monotonic() - began:.1f}s")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,3 +136,16 @@ class MemoryWatch:
     def results(self) -> list[ProcessMemory]:
         with self._lock:
             return sorted(self.seen.values(), key=lambda m: m.label)
+
+
+def highest(readings: Iterable[list[ProcessMemory]]) -> list[ProcessMemory]:
+    """One reading per process label from several runs of the same processes: the highest
+    idle and the highest peak any of them had."""
+    found: dict[str, ProcessMemory] = {}
+    for reading in readings:
+        for process in reading:
+            known = found.setdefault(process.label, ProcessMemory(process.label, process.pid))
+            known.peak_kib = max(known.peak_kib, process.peak_kib)
+            if process.idle_kib is not None:
+                known.idle_kib = max(known.idle_kib or 0, process.idle_kib)
+    return sorted(found.values(), key=lambda m: m.label)

@@ -8,8 +8,10 @@ Run with ``make bench`` or ``.venv/bin/python -m bench.suite [--only PART,...]
   (production: Postgres + Redis, one api, one issuer, plus renewer and notifier; embedded:
   all-in-one). Each: a warm-up, ``--runs`` sequential requests (latency: POST until
   ``issued``), then ``--requests`` posted at once (throughput), 2 names each, EC P-256,
-  HTTP-01. Memory: every Certkeeper process and its children, resident set just before
-  the burst (idle) and its high-water mark after it (peak).
+  HTTP-01; in ``--bursts`` rounds, the floor and the topologies taking turns, each opened
+  afresh (the median burst counts). Memory: every Certkeeper process and its children,
+  resident set just before the burst (idle) and its high-water mark after it (peak), the
+  highest of the rounds.
 - ``scale-out`` (target 6): the burst with 2 api and 2 issuer processes; orders Pebble
   created and requests issued, both against the number of requests.
 - ``api`` (target 3) and ``renewer`` (target 4) on one Postgres seeded once with
@@ -59,6 +61,8 @@ def parser() -> argparse.ArgumentParser:
                        help="requests posted at once (throughput, memory, scale-out)")
     found.add_argument("--runs", type=int, default=10,
                        help="sequential requests for the latency median")
+    found.add_argument("--bursts", type=int, default=3,
+                       help="bursts per topology and floor, taking turns (median taken)")
     found.add_argument("--certbot", type=int, default=3,
                        help="certbot runs (one process each); 0: no certbot reference")
     found.add_argument("--total", type=int, default=1_000_000,
@@ -96,7 +100,7 @@ def collect(args: argparse.Namespace, parts: set[str]) -> Results:
     rows: dict[str, Row] = {}
     if "issuance" in parts:
         with results.part("issuance"):
-            found, rows = throughput.run(args.runs, args.requests, args.certbot)
+            found, rows = throughput.run(args.runs, args.requests, args.certbot, args.bursts)
             results.figures += found
     if "scale-out" in parts:
         single = rows.get("production")

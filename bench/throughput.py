@@ -9,12 +9,22 @@ turns their rows into figures.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from bench.figures import Figure, at_least, at_most, value_at_most
-from bench.issuance import Row, baseline, certbot, certkeeper_row
-from bench.memory import MemoryWatch, ProcessMemory
+from bench.issuance import (
+    FLOOR_LABEL,
+    Row,
+    Side,
+    SideOpener,
+    certbot,
+    certkeeper_side,
+    floor_side,
+    measure_sides,
+)
+from bench.memory import MemoryWatch, ProcessMemory, highest
 from tests.e2e.stack import Stack, WorkerProcess, embedded_stack, production_stack
 
 FLOOR_SHARE = 0.5  # of the floor's rate
@@ -31,12 +41,6 @@ class Topology:
 
 
 TOPOLOGIES = (Topology("production", production_stack), Topology("embedded", embedded_stack))
-
-
-@dataclass
-class Measured:
-    row: Row
-    memory: list[ProcessMemory]
 
 
 @contextlib.contextmanager
@@ -66,19 +70,20 @@ def _roots(stack: Stack, notifier: WorkerProcess | None) -> dict[str, int]:
     return roots
 
 
-def measure(topology: Topology, runs: int, requests: int) -> Measured:
-    """The topology's row (warm-up, ``runs`` sequential, ``requests`` at once) and the
-    memory of its processes: idle just before the burst, peak over their lives (so far
-    dominated by the burst)."""
+@contextlib.contextmanager
+def watched(topology: Topology, watches: list[MemoryWatch]) -> Iterator[Side]:
+    """The topology on a fresh stack (and notifier) as a side to measure; the watch on its
+    processes' memory (idle just before the burst, peak over their lives, so far dominated
+    by the burst) is appended to ``watches``."""
     with topology.open_stack() as stack, _notifier(stack) as notifier:
         watch = MemoryWatch(_roots(stack, notifier))
+        watches.append(watch)
 
         def around_burst() -> contextlib.AbstractContextManager[None]:
             watch.idle()
             return watch.during()
 
-        row = certkeeper_row(stack, topology.label, runs, requests, around_burst)
-        return Measured(row, watch.results())
+        yield certkeeper_side(stack, topology.label, around_burst)
 
 
 def throughput_figures(label: str, row: Row, floor: Row, bot: Row | None) -> list[Figure]:
@@ -105,21 +110,26 @@ def memory_figures(label: str, memory: list[ProcessMemory]) -> list[Figure]:
     return found
 
 
-def run(runs: int, requests: int, certbot_count: int,
+def run(runs: int, requests: int, certbot_count: int, bursts: int,
         topologies: tuple[Topology, ...] = TOPOLOGIES) -> tuple[list[Figure], dict[str, Row]]:
     """Every figure of targets 1, 2 and 5, and the rows by label (``floor``, ``certbot``
-    and each topology's) for the parts that compare with them."""
-    rows = {"floor": baseline(runs, requests)}
-    if certbot_count:
-        rows["certbot"] = certbot(certbot_count)
-    measured = {t.label: measure(t, runs, requests) for t in topologies}
-    rows |= {label: result.row for label, result in measured.items()}
+    and each topology's) for the parts that compare with them. The floor and the topologies
+    take turns, each opened afresh for each of ``bursts`` rounds
+    (:func:`bench.issuance.measure_sides`); certbot runs alone before them. A process's
+    memory is the highest of its rounds."""
+    rows = {"certbot": certbot(certbot_count)} if certbot_count else {}
+    watches: dict[str, list[MemoryWatch]] = {t.label: [] for t in topologies}
+    openers: list[SideOpener] = [floor_side]
+    openers += [functools.partial(watched, t, watches[t.label]) for t in topologies]
+    by_label = measure_sides(openers, runs, requests, bursts)
+    rows["floor"] = by_label[FLOOR_LABEL]
+    rows |= {t.label: by_label[t.label] for t in topologies}
     for label, row in rows.items():
         print(f"  {label}: median {row.median * 1000:.0f} ms, {row.rate:.2f} cert/s",
               flush=True)
     figures: list[Figure] = []
-    for label, result in measured.items():
-        figures += throughput_figures(label, result.row, rows["floor"], rows.get("certbot"))
-    for label, result in measured.items():
-        figures += memory_figures(label, result.memory)
+    for t in topologies:
+        figures += throughput_figures(t.label, rows[t.label], rows["floor"], rows.get("certbot"))
+    for label, each in watches.items():
+        figures += memory_figures(label, highest(watch.results() for watch in each))
     return figures, rows

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 
 import pytest
 
 from bench.api_scale import Result, result_of
 from bench.figures import Figure, at_least, at_most, equal, table, value_at_most
-from bench.memory import MemoryWatch
+from bench.issuance import Side, SideOpener, measure_sides
+from bench.memory import MemoryWatch, ProcessMemory, highest
 from bench.repository import api_figures
 from bench.suite import parts_of
 
@@ -89,3 +93,46 @@ def test_api_figures_hold_filtered_pages_to_the_target_and_pair_deep_with_first(
     assert found["API p99, domain first page, 50 clients"].met is True  # 2.0 <= 3
     deep = found["API p50, all deep page vs first"]
     assert (deep.value, deep.reference, deep.met) == (30, 10, False)  # 3.0 > 1.5
+
+
+def test_sides_take_turns_opened_afresh_and_a_rate_is_the_median_burst() -> None:
+    calls: list[tuple[str, str]] = []
+    burst_seconds = {"floor": iter([0.02, 0.2, 0.08]), "stack": iter([0.2, 0.02, 0.08])}
+
+    def opener(label: str) -> SideOpener:
+        @contextlib.contextmanager
+        def opened() -> Iterator[Side]:
+            def burst(names: list[str]) -> None:
+                assert len(names) == 4 and len(set(names)) == 4
+                calls.append((label, f"burst of {len(names)}"))
+                time.sleep(next(burst_seconds[label]))
+
+            calls.append((label, "open"))
+            yield Side(label, lambda name: calls.append((label, name.split(".")[0])), burst)
+            calls.append((label, "close"))
+
+        return opened
+
+    rows = measure_sides([opener("floor"), opener("stack")], runs=2, concurrent=4, bursts=3)
+
+    assert calls == [
+        (label, step)
+        for round_ in range(3) for label in ("floor", "stack")
+        for step in ("open", f"warmup{round_}", f"seq{round_}-0", f"seq{round_}-1",
+                     "burst of 4", "close")
+    ]
+    for label in ("floor", "stack"):
+        assert 0.08 <= rows[label].wall < 0.2  # the median burst, not the fastest or the mean
+        assert rows[label].rate == 4 / rows[label].wall
+        assert rows[label].label == label
+
+
+def test_memory_of_several_rounds_is_each_process_highest() -> None:
+    first = [ProcessMemory("api", 10, idle_kib=100, peak_kib=300),
+             ProcessMemory("issuer", 11, idle_kib=None, peak_kib=500)]
+    second = [ProcessMemory("api", 20, idle_kib=150, peak_kib=200),
+              ProcessMemory("issuer", 21, idle_kib=90, peak_kib=400)]
+
+    found = {m.label: (m.idle_kib, m.peak_kib) for m in highest([first, second])}
+
+    assert found == {"api": (150, 300), "issuer": (90, 500)}
