@@ -2,7 +2,8 @@
 
 Run with ``make bench`` or ``.venv/bin/python -m bench.issuance [--runs N] [--concurrent M]
 [--bursts B] [--names K] [--certbot C] [--floor-threads T]
-[--only baseline|certbot|prod|embedded] [--keep-logs DIR]``. Every server is a throwaway instance.
+[--only baseline|certbot|prod|embedded] [--keep-logs DIR]``. Every server is a throwaway
+instance.
 
 - baseline: a minimal synchronous client on certbot's ``acme`` (EC P-256 account key) polling
   every 10 ms, against its own Pebble (same binary and settings as the stacks) whose HTTP-01
@@ -112,7 +113,7 @@ class Side:
 SideOpener = Callable[[], contextlib.AbstractContextManager[Side]]
 
 
-def measure_sides(openers: Sequence[SideOpener], runs: int, concurrent: int, bursts: int = 1
+def measure_sides(openers: Sequence[SideOpener], runs: int, concurrent: int, bursts: int
                   ) -> dict[str, Row]:
     """Each side's row, by label, from ``bursts`` rounds. In each round every side in turn
     is opened afresh (its own Pebble, its own stack), makes one warm-up, ``runs`` sequential
@@ -479,7 +480,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=20, help="sequential issuances (N)")
     parser.add_argument("--concurrent", type=int, default=20, help="issuances at once (M)")
     parser.add_argument("--bursts", type=int, default=3,
-                        help="rounds, each side opened afresh in each (median burst taken)")
+                        help="rounds, the sides taking turns, opened afresh (median burst)")
     parser.add_argument("--names", type=int, default=NAMES_PER_CERTIFICATE,
                         help="names per certificate (K)")
     parser.add_argument("--certbot", type=int, default=3,

@@ -62,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
     found.add_argument("--runs", type=int, default=10,
                        help="sequential requests for the latency median")
     found.add_argument("--bursts", type=int, default=3,
-                       help="bursts per topology and floor, taking turns (median taken)")
+                       help="rounds, the sides taking turns, opened afresh (median burst)")
     found.add_argument("--certbot", type=int, default=3,
                        help="certbot runs (one process each); 0: no certbot reference")
     found.add_argument("--total", type=int, default=1_000_000,
