@@ -165,7 +165,7 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
     for row in rows:
         check_fits(row)
     step.session.add_all(rows)
-    for challenge in req.challenges:  # one UPDATE per challenge with the answer's time
+    for challenge in req.challenges:  # in the same UPDATE as this step's answer time
         challenge.authz_status = AuthzStatus.VALID
     await step.session.flush()
     renewed = req.replaces_certificate_id is not None and await supersede(
