@@ -10,7 +10,11 @@ second issuer join it. Requests are posted to the two apis in turn. Pebble logs
 from __future__ import annotations
 
 import contextlib
+import json
+import shutil
+import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,8 +75,35 @@ def measure(requests: int) -> ScaleOut:
         seconds = time.perf_counter() - began
         with api_client(stack, second_url) as client:
             issued = sum(body["status"] == "issued" for body in request_statuses(client, set(ids)))
+        if failure:
+            failure += "\n" + kept_evidence(stack)
         return ScaleOut(requests, issued, pebble_log_count(log, ORDER_CREATED) - orders,
                         pebble_log_count(log, NEW_ORDER_POST) - posts, seconds, failure)
+
+
+def logged_troubles(log_dir: Path) -> Counter[str]:
+    """The warnings and errors the processes logged, by log, event and ACME problem."""
+    troubles: Counter[str] = Counter()
+    for path in sorted(log_dir.glob("*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("level") in {"WARNING", "ERROR", "CRITICAL"}:
+                troubles[f"{path.stem}: {entry.get('event')} {entry.get('problem', '')}"] += 1
+    return troubles
+
+
+def kept_evidence(stack: Stack) -> str:
+    """A failed burst's logs (Pebble's too) copied where they outlive the stack, and what
+    they warn of."""
+    kept = Path(tempfile.mkdtemp(prefix="ck-bench-scale-out-"))
+    for log in [*stack.log_dir.glob("*.log"), stack.pebble.log_path]:
+        shutil.copy(log, kept / log.name)
+    troubles = logged_troubles(stack.log_dir).most_common(12)
+    return "\n".join([f"logs kept in {kept}",
+                      *(f"  {count} x {what.rstrip()}" for what, count in troubles)])
 
 
 def figures(done: ScaleOut, single_rate: float | None) -> list[Figure]:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from bench.figures import Figure, at_least, at_most, equal, table, value_at_most
 from bench.issuance import Side, SideOpener, measure_sides
 from bench.memory import MemoryWatch, ProcessMemory, highest
 from bench.repository import api_figures
+from bench.scale_out import logged_troubles
 from bench.suite import parts_of
 
 
@@ -136,3 +138,19 @@ def test_memory_of_several_rounds_is_each_process_highest() -> None:
     found = {m.label: (m.idle_kib, m.peak_kib) for m in highest([first, second])}
 
     assert found == {"api": (150, 300), "issuer": (90, 500)}
+
+
+def test_a_failed_scale_out_counts_what_the_logs_warn_of(tmp_path: Path) -> None:
+    (tmp_path / "worker.log").write_text("\n".join([
+        '{"level": "INFO", "event": "request.issued"}',
+        '{"level": "WARNING", "event": "request.retry_scheduled", "problem": "urn:x:badNonce"}',
+        '{"level": "WARNING", "event": "request.retry_scheduled", "problem": "urn:x:badNonce"}',
+        "Traceback (most recent call last):",
+        '{"level": "ERROR", "event": "request.step_crashed"}',
+    ]))
+    (tmp_path / "api-2.log").write_text('{"level": "WARNING", "event": "db.slow"}\n')
+    assert logged_troubles(tmp_path) == {
+        "worker: request.retry_scheduled urn:x:badNonce": 2,
+        "worker: request.step_crashed ": 1,
+        "api-2: db.slow ": 1,
+    }
