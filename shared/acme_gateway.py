@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -29,6 +29,7 @@ from josepy.interfaces import JSONDeSerializable
 from josepy.json_util import field as jose_field
 from josepy.jwa import JWASignature
 from josepy.jwk import JWK
+from requests.structures import CaseInsensitiveDict
 from requests.utils import parse_header_links
 
 from shared.acme_directory import fetch_directory
@@ -312,15 +313,40 @@ class NonceKeepingNetwork(ClientNetwork):
     (6.5) has the CA send a fresh nonce with every answer to a POST, a ``badNonce`` error
     precisely so the retry can use it: an error answer's is kept here (a success's, acme
     keeps itself). Pebble refuses 5 % of nonces by default; each refusal cost a HEAD round
-    trip, 0.5-0.7 per certificate."""
+    trip, 0.5-0.7 per certificate.
+
+    Each request is also sent more cheaply than acme's own ``_send_request`` does, with the
+    same headers and answer: that one formats every answer (its text, its headers joined)
+    for a debug line whether or not debug logging is on, and goes through
+    ``Session.request``, which merges the session's settings into every request with
+    ``isinstance`` checks against typing protocols. Together a fifth of a POST's CPU in the
+    client."""
 
     def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any
                       ) -> requests.Response:
-        response = super()._send_request(method, url, *args, **kwargs)
+        response = self._send(method, url, *args, **kwargs)
         if (method == "POST" and not response.ok
                 and self.REPLAY_NONCE_HEADER in response.headers):
             with contextlib.suppress(acme_errors.BadNonce):  # unreadable: the next POST asks
                 self._add_nonce(response)
+        return response
+
+    def _send(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
+              data: str | bytes | None = None, timeout: float | None = None
+              ) -> requests.Response:
+        """Send as acme would: its User-Agent over the session's headers, its timeout, and
+        an answer without an ``Accept`` asked for is read as UTF-8."""
+        merged = CaseInsensitiveDict(self.session.headers)
+        merged["User-Agent"] = self.user_agent
+        merged.update(headers or {})
+        prepared = requests.Request(method, url, headers=merged, data=data,
+                                    hooks=self.session.hooks).prepare()
+        response = self.session.send(
+            prepared, verify=self.verify_ssl, proxies={},
+            timeout=self._default_timeout if timeout is None else timeout,
+        )
+        if "Accept" not in merged:
+            response.encoding = "utf-8"
         return response
 
 

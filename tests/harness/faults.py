@@ -75,6 +75,7 @@ class Seen:
     method: str
     path: str
     status: int
+    headers: dict[str, str] = field(default_factory=dict)  # as the client sent them
 
 
 @dataclass
@@ -171,9 +172,10 @@ class FaultProxy:
             hold.held.set()
             hold.release.wait(hold.timeout)
 
-    def record(self, method: str, path: str, status: int) -> None:
+    def record(self, method: str, path: str, status: int,
+               headers: dict[str, str] | None = None) -> None:
         with self.lock:
-            self.seen.append(Seen(time.monotonic(), method, path, status))
+            self.seen.append(Seen(time.monotonic(), method, path, status, headers or {}))
 
     def requests_to(self, method: str, path_part: str) -> list[Seen]:
         with self.lock:
@@ -211,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_answer(answer)
                 return
         if fault is not None:
-            proxy.record(self.command, self.path, fault.status)
+            proxy.record(self.command, self.path, fault.status, dict(self.headers))
             _send(self, fault.status, fault.headers, fault.body, fault.repeat)
         elif self.path.startswith(RENEWAL_INFO) and proxy.directory_extra:
             self._renewal_info(self.path.removeprefix(RENEWAL_INFO))
@@ -230,7 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_answer(self, answer: httpx.Response) -> None:
         proxy = self.proxy
-        proxy.record(self.command, self.path, answer.status_code)
+        proxy.record(self.command, self.path, answer.status_code, dict(self.headers))
         proxy.wait_if_held(self.command, self.path, after=True)
         passed = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS}
         content = answer.content
@@ -241,7 +243,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _renewal_info(self, cert_id: str) -> None:
         window = self.proxy.window_for(cert_id)
         if window is None:
-            self.proxy.record(self.command, self.path, 404)
+            self.proxy.record(self.command, self.path, 404, dict(self.headers))
             problem = {"type": "urn:ietf:params:acme:error:malformed",
                        "detail": "no such certificate"}
             _send(self, 404, {"Content-Type": "application/problem+json"},
@@ -250,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {"Content-Type": "application/json"}
         if window.retry_after is not None:
             headers["Retry-After"] = str(window.retry_after)
-        self.proxy.record(self.command, self.path, 200)
+        self.proxy.record(self.command, self.path, 200, dict(self.headers))
         _send(self, 200, headers, window.body(), 1)
 
 

@@ -47,3 +47,35 @@ async def test_a_conversation_cancelled_mid_call_is_not_reused() -> None:
         finally:
             hold.release.set()
             clients.close()
+
+
+async def test_every_request_says_who_sends_it_and_what_it_carries() -> None:
+    """Requests are sent the way certbot's ``acme`` would send them (its own sending is
+    bypassed for speed): Certkeeper's User-Agent on every one, the JOSE type on POSTs, and
+    the CA's answers read (an account registered, an order placed on it)."""
+    with (
+        challtestsrv() as dns,
+        pebble_server(http_port=free_port(), dns_server=dns.dns_server) as pebble,
+        fault_proxy(pebble) as proxy,
+    ):
+        clients = AcmeClients(ca_bundle=proxy.ca_bundle, request_timeout=10,
+                              allowed_networks=LOOPBACK)
+        try:
+            key = generate_private_key(KeyType.EC, None, "p-256")
+            gateway = await clients.open(proxy.directory_url, key, None)
+            account_url = await gateway.register(contact_email=None,
+                                                 terms_of_service_agreed=True)
+            csr = make_csr(generate_private_key(KeyType.EC, None, "p-256"),
+                           ["agent.example.test"])
+            order = await gateway.new_order(csr)
+            gateway.close()
+        finally:
+            clients.close()
+    assert account_url.startswith(proxy.base_url) and order.url.startswith(proxy.base_url)
+    assert [a.status for a in order.authorizations] == ["pending"]
+    methods = {seen.method for seen in proxy.seen}
+    assert methods == {"GET", "HEAD", "POST"}
+    for seen in proxy.seen:
+        assert seen.headers["User-Agent"].startswith("certkeeper/"), seen
+        if seen.method == "POST":
+            assert seen.headers["Content-Type"] == "application/jose+json", seen
