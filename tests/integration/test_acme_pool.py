@@ -50,9 +50,10 @@ async def test_a_conversation_cancelled_mid_call_is_not_reused() -> None:
 
 
 async def test_every_request_says_who_sends_it_and_what_it_carries() -> None:
-    """Requests are sent the way certbot's ``acme`` would send them (its own sending is
-    bypassed for speed): Certkeeper's User-Agent on every one, the JOSE type on POSTs, and
-    the CA's answers read (an account registered, an order placed on it)."""
+    """Requests are sent and signed the way certbot's ``acme`` would (its own sending and
+    signing are bypassed for speed): Certkeeper's User-Agent on every one, the JOSE type on
+    POSTs, the account's key in newAccount's protected header and its URL in every later
+    one, and the CA's answers read (an account registered, an order placed on it)."""
     with (
         challtestsrv() as dns,
         pebble_server(http_port=free_port(), dns_server=dns.dns_server) as pebble,
@@ -79,3 +80,12 @@ async def test_every_request_says_who_sends_it_and_what_it_carries() -> None:
         assert seen.headers["User-Agent"].startswith("certkeeper/"), seen
         if seen.method == "POST":
             assert seen.headers["Content-Type"] == "application/jose+json", seen
+    registered, *later = proxy.signed
+    assert registered.payload == {"termsOfServiceAgreed": True}
+    assert registered.protected["jwk"]["crv"] == "P-256" and "kid" not in registered.protected
+    assert [s.path for s in later][:1] == ["/order-plz"]
+    for signed in [registered, *later]:
+        assert signed.protected["alg"] == "ES256" and signed.protected["nonce"], signed
+        assert signed.protected["url"] == proxy.base_url + signed.path, signed
+    for signed in later:
+        assert signed.protected["kid"] == account_url and "jwk" not in signed.protected
