@@ -1,29 +1,38 @@
 """An account's ACME conversation is kept for its next job, and never handed on while a
-thread may still be sending on it (a job cancelled mid-call)."""
+thread may still be sending on it (a job cancelled mid-call); what it sends is what acme
+would send."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+from collections.abc import Iterator
 
 from shared.acme_clients import AcmeClients
 from shared.choices import KeyType
 from shared.crypto import generate_private_key, make_csr
-from tests.harness.faults import Hold, fault_proxy
+from tests.harness.faults import FaultProxy, Hold, fault_proxy
 from tests.harness.pebble import challtestsrv, pebble_server
 from tests.harness.ports import free_port
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.0/8")]
 
 
-async def test_a_conversation_cancelled_mid_call_is_not_reused() -> None:
+@contextlib.contextmanager
+def pebble_behind_proxy() -> Iterator[tuple[FaultProxy, AcmeClients]]:
+    """Pebble behind the fault proxy, and the clients that reach it there."""
     with (
         challtestsrv() as dns,
         pebble_server(http_port=free_port(), dns_server=dns.dns_server) as pebble,
         fault_proxy(pebble) as proxy,
     ):
-        clients = AcmeClients(ca_bundle=proxy.ca_bundle, request_timeout=10,
-                              allowed_networks=LOOPBACK)
+        yield proxy, AcmeClients(ca_bundle=proxy.ca_bundle, request_timeout=10,
+                                 allowed_networks=LOOPBACK)
+
+
+async def test_a_conversation_cancelled_mid_call_is_not_reused() -> None:
+    with pebble_behind_proxy() as (proxy, clients):
         key = generate_private_key(KeyType.EC, None, "p-256")
         registering = await clients.open(proxy.directory_url, key, None)
         account_url = await registering.register(contact_email=None,
@@ -54,13 +63,7 @@ async def test_every_request_says_who_sends_it_and_what_it_carries() -> None:
     signing are bypassed for speed): Certkeeper's User-Agent on every one, the JOSE type on
     POSTs, the account's key in newAccount's protected header and its URL in every later
     one, and the CA's answers read (an account registered, an order placed on it)."""
-    with (
-        challtestsrv() as dns,
-        pebble_server(http_port=free_port(), dns_server=dns.dns_server) as pebble,
-        fault_proxy(pebble) as proxy,
-    ):
-        clients = AcmeClients(ca_bundle=proxy.ca_bundle, request_timeout=10,
-                              allowed_networks=LOOPBACK)
+    with pebble_behind_proxy() as (proxy, clients):
         try:
             key = generate_private_key(KeyType.EC, None, "p-256")
             gateway = await clients.open(proxy.directory_url, key, None)
