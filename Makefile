@@ -86,7 +86,7 @@ lock: venv
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy --strict shared services agent/certkeeper_agent
+	$(BIN)/mypy --strict shared services agent/certkeeper_agent bench
 
 test: install lint
 	$(PYTEST) $(TESTS)

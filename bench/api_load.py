@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import aiohttp
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import orjson
 
 from bench.api_pages import PAGE_SIZE, ROUNDS, Page, pages

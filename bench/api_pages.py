@@ -32,9 +32,13 @@ class Page:
     params: list[Any]
 
 
+# The dialect the api's engine compiles with (SQLAlchemy leaves its constructor untyped).
+ASYNCPG_DIALECT = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
+
+
 def compiled(stmt: Select[Any], params: dict[str, Any]) -> tuple[str, list[Any]]:
     """The statement as asyncpg receives it from SQLAlchemy: SQL text and its values."""
-    done = stmt.compile(dialect=pg_asyncpg.dialect())
+    done = stmt.compile(dialect=ASYNCPG_DIALECT)
     values = done.construct_params(params)
     bound = [values[name] for name in done.positiontup or ()]
     return done.string, [v.value if isinstance(v, Enum) else v for v in bound]

@@ -25,9 +25,9 @@ import tracemalloc
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import asyncpg
-from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
+import asyncpg  # type: ignore[import-untyped]
 
+from bench.api_pages import ASYNCPG_DIALECT
 from bench.seed import seed
 from services.renewer.renewer import (
     CLAIM_BATCH,
@@ -82,6 +82,12 @@ class CountingQueue:
                       ) -> bool:
         self.rung.append(arg)
         return True
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
 
 
 class NoAri:
@@ -141,7 +147,7 @@ async def explain_claim(pg: PostgresServer, now: datetime) -> str:
     """The renewer's own claim statement, compiled for asyncpg, under EXPLAIN ANALYZE in a
     transaction that is rolled back."""
     compiled = claim_statement("explain", now, timedelta(minutes=5)).compile(
-        dialect=pg_asyncpg.dialect()
+        dialect=ASYNCPG_DIALECT
     )
     params = compiled.construct_params()
     values = [params[name] if params[name] is not None else now  # updated_at's default

@@ -66,7 +66,7 @@ def measure(requests: int) -> ScaleOut:
         with stack.client() as client:
             create_account(client)
         orders, posts = pebble_log_count(log, ORDER_CREATED), pebble_log_count(log, NEW_ORDER_POST)
-        names, ids = [f"scale{i}.example.test" for i in range(requests)], []
+        names, ids = [f"scale{i}.example.test" for i in range(requests)], list[str]()
         began, failure = time.perf_counter(), ""
         try:
             burst(stack, [stack.base_url, second_url], names, ids)  # ids kept on failure

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 
 ACCOUNT = UUID("00000000-0000-4000-8000-000000000001")
 BATCH = 50_000
