@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -27,6 +28,11 @@ RECONNECT_MAX_SECONDS = 5.0
 # A doorbell that cannot ring in this time is left to the sweeper.
 LAZY_CONNECT_TIMEOUT_SECONDS = 2.0
 LAZY_SOCKET_TIMEOUT_SECONDS = 5.0
+# A worker polls every CERTKEEPER_QUEUE_POLL_SECONDS (20 ms) while it has work or had some
+# lately: a request's latency needs that. Idle, those polls cost an issuer 5 % of a core in
+# Redis round trips; after this long without a job it polls every IDLE_POLL_SECONDS.
+IDLE_AFTER_SECONDS = 2.0
+IDLE_POLL_SECONDS = 0.25
 
 
 def reconnect_delay(failures: int) -> float:
@@ -136,6 +142,33 @@ class InProcessQueue:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def idle_extra_wait(idle_for: float, busy_poll: float) -> float:
+    """How much longer than the busy poll to wait before the next poll, ``idle_for`` seconds
+    after the last job ran."""
+    if idle_for < IDLE_AFTER_SECONDS:
+        return 0.0
+    return max(0.0, IDLE_POLL_SECONDS - busy_poll)
+
+
+class IdleSlowingWorker(Worker):
+    """arq's ``Worker``, polling less once idle (:func:`idle_extra_wait`): a job that comes
+    after a quiet spell waits up to ``IDLE_POLL_SECONDS`` to start, then the polls are fast
+    again."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._busy_at = time.monotonic()
+
+    async def _poll_iteration(self) -> None:
+        await super()._poll_iteration()
+        now = time.monotonic()
+        if self.tasks:  # jobs running, the ones just started included
+            self._busy_at = now
+        extra = idle_extra_wait(now - self._busy_at, self.poll_delay_s)
+        if extra:
+            await asyncio.sleep(extra)
 
 
 class ArqConsumer:

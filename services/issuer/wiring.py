@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Final
 
 from arq.typing import WorkerCoroutine
-from arq.worker import Function, Worker, func
+from arq.worker import Function, func
 
 from services.issuer.cleanup import cleanup_request
 from services.issuer.context import IssuerContext
@@ -27,7 +27,7 @@ from services.issuer.sweeper import run_sweeper
 from shared import metrics
 from shared.config import Settings
 from shared.domain.requests import ADVANCE_REQUEST, CLEANUP_REQUEST
-from shared.queue import ArqConsumer, ArqQueue, InProcessQueue, JobQueue
+from shared.queue import ArqConsumer, ArqQueue, IdleSlowingWorker, InProcessQueue, JobQueue
 from shared.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -138,7 +138,8 @@ async def running_issuer(
              asyncio.create_task(run_deployer(issuer, stop), name="deployer")]
     if isinstance(queue, ArqQueue):
         # The context is complete before arq sees it: arq swaps a falsy ctx for its own.
-        worker = Worker(**worker_options(settings), redis_pool=queue.redis, ctx=ctx)
+        worker = IdleSlowingWorker(**worker_options(settings), redis_pool=queue.redis,
+                                   ctx=ctx)
         consumer = ArqConsumer(worker, queue.redis, JOB_COMPLETION_WAIT_SECONDS)
         tasks.append(asyncio.create_task(consumer.run(stop), name="arq-consumer"))
         tasks[-1].add_done_callback(lambda task: _consumer_ended(task, stop))
