@@ -111,6 +111,7 @@ class Side:
 
 
 SideOpener = Callable[[], contextlib.AbstractContextManager[Side]]
+BURSTS_HELP = "rounds, the sides taking turns, opened afresh (median burst)"
 
 
 def measure_sides(openers: Sequence[SideOpener], runs: int, concurrent: int, bursts: int
@@ -480,7 +481,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=20, help="sequential issuances (N)")
     parser.add_argument("--concurrent", type=int, default=20, help="issuances at once (M)")
     parser.add_argument("--bursts", type=int, default=3,
-                        help="rounds, the sides taking turns, opened afresh (median burst)")
+                        help=BURSTS_HELP)
     parser.add_argument("--names", type=int, default=NAMES_PER_CERTIFICATE,
                         help="names per certificate (K)")
     parser.add_argument("--certbot", type=int, default=3,

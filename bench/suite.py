@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from bench import repository, scale_out, throughput
 from bench.api_pages import ROUNDS
 from bench.figures import Figure, table
-from bench.issuance import Row
+from bench.issuance import BURSTS_HELP, Row
 from bench.machine import header, load_average
 
 PARTS = ("issuance", "scale-out", "api", "renewer")
@@ -62,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
     found.add_argument("--runs", type=int, default=10,
                        help="sequential requests for the latency median")
     found.add_argument("--bursts", type=int, default=3,
-                       help="rounds, the sides taking turns, opened afresh (median burst)")
+                       help=BURSTS_HELP)
     found.add_argument("--certbot", type=int, default=3,
                        help="certbot runs (one process each); 0: no certbot reference")
     found.add_argument("--total", type=int, default=1_000_000,
