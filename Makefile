@@ -39,7 +39,7 @@ BENCH_ARGS ?=
 # Examples per API operation for `make fuzz` (the suite runs 20).
 FUZZ_EXAMPLES ?= 200
 
-.PHONY: help install system-packages venv lock lint test fuzz bench bench-issuance bench-renewer bench-api \
+.PHONY: help install system-packages venv lock lint test fuzz bench bench-issuance bench-renewer bench-api bench-acme-client \
 	run demo demo-stop \
 	clean distclean openapi
 
@@ -56,6 +56,7 @@ help:
 	@echo "make bench-issuance  issuance latency and throughput, vs a raw acme client and certbot"
 	@echo "make bench-renewer  one renewer pass over 100,000 certificates in Postgres, vs raw SQL"
 	@echo "make bench-api  the certificate list over 1,000,000 certificates, 50 clients, vs raw asyncpg"
+	@echo "make bench-acme-client  CPU per ACME request and JWS, Certkeeper's client vs certbot's acme"
 	@echo "make run        certkeeper all-in-one with embedded defaults (SQLite in ./data)"
 	@echo "make clean      stop the demo, remove ./data/demo and caches"
 	@echo "make distclean  clean + remove $(VENV)"
@@ -108,6 +109,9 @@ bench-renewer: install
 
 bench-api: install
 	$(BIN)/python -m bench.api_scale
+
+bench-acme-client: install
+	$(BIN)/python -m bench.acme_client
 
 run: venv
 	$(BIN)/certkeeper all-in-one
