@@ -6,8 +6,9 @@ Pebble is started; one account is registered on it. Printed, as medians of R rou
 in turn (each round N calls per side, the thread's CPU time, so Pebble's share is not
 counted):
 
-- a POST-as-GET of the account, as acme sends it (``ClientNetwork._send_request``) and as
-  Certkeeper does (``AcmeNetwork._send``); both sign with Certkeeper's JWS;
+- a POST-as-GET of the account, as acme sends it (``ClientNetwork._send_request``, on its
+  ``requests.Session``) and as Certkeeper does (``AcmeNetwork._send``, on urllib3 with the
+  address guard and the answer cap); both sign with Certkeeper's JWS;
 - the JWS alone, of a newOrder and of a POST-as-GET: acme's ``_wrap_in_jws`` and
   Certkeeper's.
 """
@@ -20,7 +21,7 @@ import ipaddress
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from acme import client, messages
 from acme.client import ClientNetwork
@@ -47,6 +48,9 @@ def registered_network() -> Iterator[tuple[AcmeNetwork, str, str]]:
         key = JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
         net = _open_network(key, ES256, None, verify=str(pebble.ca_bundle), timeout=10,
                             allowed_networks=LOOPBACK, recorder=ResponseRecorder())
+        # acme's own sending goes through its requests.Session, as in certbot; it is told
+        # Pebble's CA (requests takes a path; acme types it bool).
+        net.verify_ssl = cast(bool, str(pebble.ca_bundle))
         acme = client.ClientV2(client.ClientV2.get_directory(pebble.directory_url, net), net)
         account = acme.new_account(messages.NewRegistration.from_data(
             terms_of_service_agreed=True))

@@ -14,7 +14,7 @@ from shared.acme_ari import RenewalWindow, ari_id_of_chain, parse_renewal_info
 from shared.acme_directory import parse_directory
 from shared.acme_errors import ResponseRecorder, parse_retry_after, translate
 from shared.acme_gateway import USER_AGENT, AcmeGateway, renewal_info_base
-from shared.acme_http import IPNetwork, guard_session
+from shared.acme_http import GuardedTransport, IPNetwork
 from shared.acme_pool import ConversationPool, PoolKey
 
 
@@ -62,12 +62,14 @@ class AcmeClients:
 
     def _get(self, url: str) -> requests.Response:
         """One GET through the guarded transport; an error status raises."""
-        with requests.Session() as session:
-            guard_session(session, self._allowed)
-            session.headers["User-Agent"] = USER_AGENT
-            response = session.get(url, verify=self._verify, timeout=self._timeout)
-            response.raise_for_status()
-            return response
+        transport = GuardedTransport(self._allowed, self._verify)
+        try:
+            response = transport.send("GET", url, {"User-Agent": USER_AGENT}, None,
+                                      self._timeout)
+        finally:
+            transport.close()
+        response.raise_for_status()
+        return response
 
     async def open(
         self, directory_url: str, key_pem: bytes, account_url: str | None

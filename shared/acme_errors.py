@@ -43,8 +43,9 @@ class AcmeResponseInvalid(AcmeError):
 
 
 class ResponseRecorder:
-    """A ``requests`` response hook: remembers the last status, Retry-After and the ACME
-    problem type of an error (``acme`` hides the body of a 409 behind ConflictError)."""
+    """Sees every ACME answer (``AcmeNetwork`` calls it): remembers the last status,
+    Retry-After and the ACME problem type of an error (``acme`` hides the body of a 409
+    behind ConflictError)."""
 
     def __init__(self) -> None:
         self.status: int | None = None

@@ -68,6 +68,22 @@ def test_server_error_on_finalize_is_retried(faulty: Stack) -> None:
     assert statuses == [503, 503, 200]
 
 
+def test_answer_cut_short_is_retried(faulty: Stack) -> None:
+    """A CA whose answer breaks off mid-body (the connection closed before Content-Length
+    bytes came) is unreachable for this attempt: the step is retried, nothing is lost."""
+    assert faulty.proxy is not None
+    body = json.dumps({"status": "valid", "certificate": "https://ca.invalid/cert"}).encode()
+    faulty.proxy.faults.append(Fault(
+        "POST", "/finalize-order/", 200, body, {"Content-Type": "application/json"},
+        cut_after=len(body) // 2,
+    ))
+    request_id = _request(faulty, "cut-short.example.test")
+    waiting = _wait_for_retry(faulty, request_id)
+    assert waiting["last_error"]["type"] == "urn:certkeeper:problem:acme-unavailable", waiting
+    done = faulty.wait_final(request_id, timeout=90)
+    assert done["status"] == "issued", done
+
+
 def test_nonce_storm_still_issues() -> None:
     """Pebble rejects half of all nonces; certbot's acme alone retries only once."""
     with embedded_stack({"PEBBLE_WFE_NONCEREJECT": "50"}) as stack:

@@ -52,6 +52,9 @@ class Fault:
     # and the fault sent instead; an answer it refused (say badNonce) passes as it is and
     # the fault waits for the next request.
     pass_on: bool = False
+    # An answer cut short: Content-Length says the whole body, this many bytes of it are
+    # sent, then the connection is closed.
+    cut_after: int | None = None
 
 
 @dataclass
@@ -214,7 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         if fault is not None:
             proxy.record(self.command, self.path, fault.status, dict(self.headers))
-            _send(self, fault.status, fault.headers, fault.body, fault.repeat)
+            _send(self, fault.status, fault.headers, fault.body, fault.repeat, fault.cut_after)
         elif self.path.startswith(RENEWAL_INFO) and proxy.directory_extra:
             self._renewal_info(self.path.removeprefix(RENEWAL_INFO))
         else:
@@ -238,7 +241,7 @@ class _Handler(BaseHTTPRequestHandler):
         content = answer.content
         if self.path == "/dir" and answer.status_code == 200 and proxy.directory_extra:
             content = _merged(content, proxy.directory_extra)
-        _send(self, answer.status_code, passed, content, 1)
+        _send(self, answer.status_code, passed, content)
 
     def _renewal_info(self, cert_id: str) -> None:
         window = self.proxy.window_for(cert_id)
@@ -276,9 +279,10 @@ def _merged(directory: bytes, extra: dict[str, Any]) -> bytes:
 
 def _send(
     handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes,
-    repeat: int,
+    repeat: int = 1, cut_after: int | None = None,
 ) -> None:
-    """Answer with ``body`` sent ``repeat`` times, streamed (never joined in memory)."""
+    """Answer with ``body`` sent ``repeat`` times, streamed (never joined in memory); with
+    ``cut_after``, only that many bytes of it before the connection is closed."""
     handler.send_response(status)
     for key, value in headers.items():
         handler.send_header(key, value)
@@ -287,6 +291,10 @@ def _send(
     if handler.command == "HEAD":
         return
     try:
+        if cut_after is not None:
+            handler.wfile.write((body * repeat)[:cut_after])
+            handler.close_connection = True
+            return
         for _ in range(repeat):
             handler.wfile.write(body)
     except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
