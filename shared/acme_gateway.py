@@ -355,7 +355,7 @@ class AcmeNetwork(ClientNetwork):
         body = data.encode() if isinstance(data, str) else data
         response = self._transport.send(
             method, url, sent, body, self._default_timeout if timeout is None else timeout)
-        if "Accept" not in sent:
+        if "Accept" not in (headers or {}):  # as acme: the Accept it asked for, not ours
             response.encoding = "utf-8"
         self._recorder(response)
         return response
