@@ -99,6 +99,14 @@ def throughput_figures(label: str, row: Row, floor: Row, bot: Row | None) -> lis
     return found
 
 
+def _floor_against_certbot(floor: Row, bot: Row) -> Figure:
+    """No target: how far the floor itself outruns certbot. certbot's rate is set by its
+    fixed sleeps, the floor's by the machine, so on a slow day 50 times certbot can ask for more
+    than half the floor, or more than the floor makes: this row says so in the same run."""
+    return Figure("issuance throughput, the floor client vs certbot (information)", floor.rate,
+                  "cert/s", bot.rate, "certbot")
+
+
 def memory_figures(label: str, memory: list[ProcessMemory]) -> list[Figure]:
     found = []
     for process in memory:
@@ -130,6 +138,8 @@ def run(runs: int, requests: int, certbot_count: int, bursts: int,
     figures: list[Figure] = []
     for t in topologies:
         figures += throughput_figures(t.label, rows[t.label], rows["floor"], rows.get("certbot"))
+    if "certbot" in rows:
+        figures.append(_floor_against_certbot(rows["floor"], rows["certbot"]))
     for label, each in watches.items():
         figures += memory_figures(label, highest(watch.results() for watch in each))
     return figures, rows

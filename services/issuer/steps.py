@@ -167,13 +167,13 @@ async def _store_certificate(step: Step, certificate_url: str) -> None:
     step.session.add_all(rows)
     for challenge in req.challenges:  # in the same UPDATE as this step's answer time
         challenge.authz_status = AuthzStatus.VALID
-    await step.session.flush()
+    # All of it is written by the step's commit, in one flush, unless a renewal's
+    # supersede (its UPDATE names the new row) or a deployment needs the row first.
     renewed = req.replaces_certificate_id is not None and await supersede(
         step.session, req.replaces_certificate_id, cert.id)
     if not renewed:
         emit(step.session, EventType.CERTIFICATE_ISSUED, certificate=cert, request=req,
              occurred_at=step.now)
-    await step.session.flush()
     await plan_deployments(step.session, cert, step.now)
     await clean_up_agent_tokens(step)
     req.private_key_sealed = None

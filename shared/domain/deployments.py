@@ -58,16 +58,21 @@ async def record_event(session: AsyncSession, deployment: Deployment, event: str
 
 
 async def plan_deployments(session: AsyncSession, cert: Certificate, now: datetime) -> int:
-    """Deploy a newly stored certificate to every target that covers it. Returns the count."""
-    targets = await session.scalars(select(DeploymentTarget).where(or_(
-        DeploymentTarget.lineage_id == cert.lineage_id, DeploymentTarget.lineage_id.is_(None))))
-    count = 0
+    """Deploy a newly stored certificate to every target that covers it. Returns the count.
+
+    The certificate may still be unwritten (the caller's commit writes it with the rest):
+    it is written here only if a target covers it, since no relationship tells the unit of
+    work to insert a certificate before its deployments."""
+    with session.no_autoflush:
+        targets = [target for target in await session.scalars(select(DeploymentTarget).where(
+            or_(DeploymentTarget.lineage_id == cert.lineage_id,
+                DeploymentTarget.lineage_id.is_(None))))
+            if target.lineage_id is not None or covers(target.domains, cert.names)]
+    if targets:
+        await session.flush()
     for target in targets:
-        if target.lineage_id is None and not covers(target.domains, cert.names):
-            continue
         await deploy_certificate(session, target, cert, now)
-        count += 1
-    return count
+    return len(targets)
 
 
 async def deploy_certificate(session: AsyncSession, target: DeploymentTarget,
