@@ -326,15 +326,6 @@ class AcmeNetwork(ClientNetwork):
       CPU per POST against 39.
     """
 
-    def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any
-                      ) -> requests.Response:
-        response = self._send(method, url, *args, **kwargs)
-        if (method == "POST" and not response.ok
-                and self.REPLAY_NONCE_HEADER in response.headers):
-            with contextlib.suppress(acme_errors.BadNonce):  # unreadable: the next POST asks
-                self._add_nonce(response)
-        return response
-
     def __init__(self, key: JWK, *, account: messages.RegistrationResource | None,
                  alg: JWASignature, timeout: int, transport: GuardedTransport,
                  recorder: ResponseRecorder) -> None:
@@ -345,6 +336,15 @@ class AcmeNetwork(ClientNetwork):
         # What acme's Session would send besides its own headers (Accept-Encoding and the
         # like), with acme's User-Agent over them.
         self._headers = {**requests.utils.default_headers(), "User-Agent": self.user_agent}
+
+    def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any
+                      ) -> requests.Response:
+        response = self._send(method, url, *args, **kwargs)
+        if (method == "POST" and not response.ok
+                and self.REPLAY_NONCE_HEADER in response.headers):
+            with contextlib.suppress(acme_errors.BadNonce):  # unreadable: the next POST asks
+                self._add_nonce(response)
+        return response
 
     def _send(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
               data: str | bytes | None = None, timeout: float | None = None

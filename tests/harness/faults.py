@@ -291,12 +291,14 @@ def _send(
     if handler.command == "HEAD":
         return
     try:
-        if cut_after is not None:
-            handler.wfile.write((body * repeat)[:cut_after])
-            handler.close_connection = True
-            return
+        left = len(body) * repeat if cut_after is None else cut_after
         for _ in range(repeat):
-            handler.wfile.write(body)
+            if left <= 0:
+                break
+            handler.wfile.write(body[:left])
+            left -= len(body)
+        if cut_after is not None:
+            handler.close_connection = True
     except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
         handler.close_connection = True  # the client stopped reading: fine
 
